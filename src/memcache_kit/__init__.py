@@ -1,0 +1,43 @@
+"""memcache_kit: tiered caching and lazy loading within honest memory budgets.
+
+The public API is exactly ``__all__``; the code lives in private modules.
+"""
+
+from __future__ import annotations
+
+from ._cache import Cache
+from ._decorators import cached, cached_property
+from ._errors import ConfigError
+from ._registry import configure, get_cache
+from ._serial import register_serializer
+from ._shapes import (
+    Advice,
+    AdvicePoint,
+    CacheInfo,
+    CacheStats,
+    TierStats,
+    VerifyReport,
+)
+from ._sizes import parse_size, register_sizer, sizeof
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Advice",
+    "AdvicePoint",
+    "Cache",
+    "CacheInfo",
+    "CacheStats",
+    "ConfigError",
+    "TierStats",
+    "VerifyReport",
+    "__version__",
+    "cached",
+    "cached_property",
+    "configure",
+    "get_cache",
+    "parse_size",
+    "register_serializer",
+    "register_sizer",
+    "sizeof",
+]

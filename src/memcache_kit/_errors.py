@@ -1,0 +1,9 @@
+"""Exceptions raised by memcache_kit (a leaf module)."""
+
+from __future__ import annotations
+
+__all__ = ["ConfigError"]
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names its source, the key and what is allowed."""
