@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ._cache import Cache
 from ._decorators import cached, cached_property
-from ._errors import ConfigError
+from ._errors import CacheWarning, ConfigError
 from ._registry import configure, get_cache
 from ._serial import register_serializer
 from ._shapes import (
@@ -28,6 +28,7 @@ __all__ = [
     "Cache",
     "CacheInfo",
     "CacheStats",
+    "CacheWarning",
     "ConfigError",
     "TierStats",
     "VerifyReport",

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-__all__ = ["ConfigError"]
+__all__ = ["CacheWarning", "ConfigError"]
 
 
 class ConfigError(ValueError):
     """A configuration value is invalid; the message names its source, the key and what is allowed."""
+
+
+class CacheWarning(UserWarning):
+    """Something was not cached as asked (an unpicklable value kept in memory only, ...)."""
