@@ -1,24 +1,292 @@
 """Named caches and configuration: ``get_cache``, ``configure``, files and the environment.
 
-STUB: the config helper replaces this file. Signatures are the contract.
+Precedence, highest first: the environment (``MEMCACHE_KIT__<KEY>``,
+``MEMCACHE_KIT__<CACHE>__<KEY>``); ``configure()``; the file named by ``MEMCACHE_KIT_CONFIG``;
+``memcache_kit.toml`` from the working directory upward; ``[tool.memcache_kit]`` in the nearest
+``pyproject.toml``; the defaults. Parsing and validation live in ``_config``.
 """
 
 from __future__ import annotations
 
+import os
+import threading
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from . import _config
 from ._cache import Cache
+from ._config import Layer, Origin, Value
+from ._errors import CacheWarning, ConfigError
+from ._settings import settings
 
 __all__ = ["configure", "get_cache"]
 
+# Keys handed to Cache(...) (the remote keys are refused by validation until they land).
+_CACHE_ARGS = (
+    "memory",
+    "disk",
+    "directory",
+    "ttl",
+    "serializer",
+    "copy",
+    "write_through",
+    "spill",
+    "durability",
+    "verify_arrays",
+    "allow_shared_directory",
+    "network_filesystem",
+    "lock_timeout",
+    "policy",
+    "record",
+)
+_BUDGETS = {"memory": "memory_budget", "disk": "disk_budget"}
+
+_lock = threading.RLock()
+_caches: dict[str, Cache] = {}
+_built: dict[str, dict[str, Value]] = {}  # what each live cache was built with
+_configured = Layer()  # every configure() call, merged
+_files: list[tuple[str, Path, Layer]] | None = None  # discovered at the first get_cache
+_noted: set[str] = set()  # "did you mean" warnings already given
+
+
+def _after_fork_in_child() -> None:
+    # Another thread may have held the lock at fork; the child's copy would never be released.
+    # The child keeps the inherited instances (each Cache reopens its connections after a fork).
+    global _lock
+    _lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
 
 def get_cache(name: str = "default") -> Cache:
-    """The process's one instance of the named cache, built from configuration or defaults."""
-    raise NotImplementedError
+    """The process's one instance of the named cache, built from configuration or defaults.
+
+    The first call reads and validates the configuration files found on their own (their
+    errors name the file); the environment is read whenever a cache is built.
+    """
+    cache = _caches.get(name)
+    if cache is not None:
+        return cache
+    if not isinstance(name, str) or not _config._NAME.match(name):
+        raise ValueError(
+            f"cache name {name!r} is not allowed: use letters, digits, '_', '-' and '.', "
+            "not starting with '.' or '-'"
+        )
+    with _lock:
+        cache = _caches.get(name)
+        if cache is not None:
+            return cache
+        files, env = _discovered(), _env()
+        _apply_settings(_config.resolve_top([*files, _configured], env))
+        eff = _config.resolve(name, [*files, _configured], env)
+        _config.check_effective(name, eff)
+        cache = Cache(name, **{k: eff[k].value for k in _CACHE_ARGS})
+        _caches[name] = cache
+        _built[name] = eff
+        return cache
 
 
 def configure(source: str | Path | Mapping[str, Any]) -> None:
-    """Validate ``source`` (a TOML file or a mapping of the same shape) at once and merge it."""
-    raise NotImplementedError
+    """Validate ``source`` (a TOML file or a mapping of the same shape) at once and merge it.
+
+    Later calls override earlier ones key by key. Budget changes reach live caches at once;
+    other changes apply to named caches built afterwards (a ``CacheWarning`` names each live
+    cache that keeps its old settings). ``total_memory`` and ``secret_file`` apply at once.
+    """
+    global _configured
+    layer = _load(source)
+    notes: list[str] = []
+    with _lock:
+        merged = _config.merge(_configured, layer)
+        files = [f[2] for f in _files] if _files is not None else []
+        env = _env()
+        for name in layer.caches:
+            _config.check_effective(name, _config.resolve(name, [*files, merged], env))
+        _configured = merged
+        _apply_settings(_config.resolve_top([*files, merged], env))
+        for name, cache in list(_caches.items()):
+            notes += _update_live(name, cache, _config.resolve(name, [*files, merged], env))
+    for note in notes:
+        warnings.warn(note, CacheWarning, stacklevel=2)
+
+
+def _load(source: str | Path | Mapping[str, Any]) -> Layer:
+    if isinstance(source, Mapping):
+        layer, errors = _config.mapping_layer(source, Origin("configure() mapping"), "configure()")
+    elif isinstance(source, str | os.PathLike):
+        path = Path(source).expanduser().absolute()
+        if not path.is_file():
+            raise ConfigError(f"configure({str(source)!r}): no such file ({str(path)!r})")
+        layer, errors = _config.file_layer(path, source=f"configure({path})")
+    else:
+        raise TypeError(
+            f"configure() takes a path to a TOML file or a mapping, not {type(source).__name__}"
+        )
+    if errors:
+        raise ConfigError("\n".join(errors))
+    return layer
+
+
+def _update_live(name: str, cache: Cache, new: dict[str, Value]) -> list[str]:
+    old = _built[name]
+    kept: list[str] = []
+    for key in _CACHE_ARGS:
+        if new[key].value == old[key].value:
+            continue
+        if key in _BUDGETS:
+            try:
+                setattr(cache, _BUDGETS[key], new[key].value)
+            except ValueError as e:
+                kept.append(f"{key}={new[key].raw!r} ({e})")
+                continue
+            old[key] = new[key]
+        else:
+            kept.append(f"{key}={new[key].raw!r}")
+    if not kept:
+        return []
+    return [
+        f"memcache_kit.configure(): the live cache {name!r} keeps its current settings for "
+        f"{', '.join(kept)}; they apply to caches built afterwards (the next process, or "
+        "configure() before the first get_cache)"
+    ]
+
+
+def _discovered() -> list[Layer]:
+    """The files found on their own, read once per process (a failed read is retried)."""
+    global _files
+    if _files is None:
+        found: list[tuple[str, Path, Layer]] = []
+        errors: list[str] = []
+        for kind, path in _config.discover(Path.cwd(), os.environ):
+            layer, errs = _config.file_layer(path)
+            errors += errs
+            found.append((kind, path, layer))
+        if errors:
+            raise ConfigError("\n".join(errors))
+        _files = found
+    return [f[2] for f in _files]
+
+
+def _declared() -> set[str]:
+    names = {"default", *_configured.caches, *_caches}
+    for _, _, layer in _files or []:
+        names.update(layer.caches)
+    return {_config.normalize_name(n) for n in names}
+
+
+def _env() -> Layer:
+    layer, errors, notes = _config.env_layer(os.environ, _declared())
+    if errors:
+        raise ConfigError("\n".join(errors))
+    for note in notes:
+        if note not in _noted:
+            _noted.add(note)
+            warnings.warn(note, CacheWarning, stacklevel=3)
+    return layer
+
+
+def _apply_settings(top: dict[str, Value]) -> None:
+    total = top["total_memory"].value
+    secret = top["secret_file"].value
+    if secret != settings.secret_file:
+        settings.secret_file = secret
+    if total != settings.total_memory:
+        settings.total_memory = total
+        _enforce_total_memory()
+
+
+def _enforce_total_memory() -> None:
+    from ._tiers import memory
+
+    memory.enforce()
+
+
+# -- for the command line and tests ------------------------------------------------------------
+
+
+def _plain(v: Any) -> Any:
+    return str(v) if isinstance(v, Path) else v
+
+
+def describe() -> dict[str, Any]:
+    """The effective configuration and where each value came from (``config show``)."""
+    with _lock:
+        files = _discovered()
+        env = _env()
+        layers = [*files, _configured]
+        top = _config.resolve_top(layers, env)
+        names = sorted(
+            {"default", *_configured.caches, *_caches, *env.caches}.union(
+                *(layer.caches for layer in files)
+            )
+        )
+        return {
+            "files": [{"found_by": k, "path": str(p)} for k, p, _ in _files or []],
+            "settings": {k: _entry(v) for k, v in top.items()},
+            "caches": {
+                n: {
+                    "live": n in _caches,
+                    "keys": {k: _entry(v) for k, v in _config.resolve(n, layers, env).items()},
+                }
+                for n in names
+            },
+        }
+
+
+def _entry(v: Value) -> dict[str, Any]:
+    return {"value": _plain(v.value), "raw": _plain(v.raw), "source": v.source}
+
+
+def check(path: str | Path | None = None) -> list[tuple[str, list[str]]]:
+    """Validate one file, or every source found on its own: [(source, problems)]."""
+    results: list[tuple[str, list[str]]] = []
+    if path is not None:
+        p = Path(path).expanduser().absolute()
+        targets = [("file", p)]
+    else:
+        try:
+            targets = _config.discover(Path.cwd(), os.environ)
+        except ConfigError as e:
+            return [("MEMCACHE_KIT_CONFIG", [str(e)])]
+    layers: list[Layer] = []
+    for _, p in targets:
+        if not p.is_file():
+            results.append((str(p), [f"{p}: no such file"]))
+            continue
+        try:
+            layer, errors = _config.file_layer(p)
+        except ConfigError as e:
+            results.append((str(p), [str(e)]))
+            continue
+        layers.append(layer)
+        for name in layer.caches:
+            try:
+                _config.check_effective(name, _config.resolve(name, [layer], None))
+            except ConfigError as e:
+                errors.append(f"{p}: {e}")
+        results.append((str(p), errors))
+    if path is None:
+        names = {"default"}.union(*(layer.caches for layer in layers))
+        declared = {_config.normalize_name(n) for n in names}
+        _, errors, notes = _config.env_layer(os.environ, declared)
+        results.append(("environment", errors + [f"warning: {n}" for n in notes]))
+    return results
+
+
+def _reset() -> None:
+    """Forget every named cache and all configuration (tests); closes the live caches."""
+    global _configured, _files
+    with _lock:
+        caches = list(_caches.values())
+        _caches.clear()
+        _built.clear()
+        _configured = Layer()
+        _files = None
+        _noted.clear()
+        settings.reset()
+    for cache in caches:
+        cache.close()
