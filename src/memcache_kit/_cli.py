@@ -39,13 +39,17 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=1)
 
 
-def _shown(entry: dict[str, Any]) -> str:
+def _shown(key: str, entry: dict[str, Any]) -> str:
     value, raw = entry["value"], entry["raw"]
-    if isinstance(raw, str) and isinstance(value, int) and not isinstance(value, bool):
-        return f"{raw} ({value:,} bytes)" if raw != str(value) else str(value)
     if value is None:
-        return "none" if raw in (None, "none") else str(raw)
-    return json.dumps(value) if isinstance(value, bool) else str(value)
+        return "none" if raw in (None, "none", False) else str(raw)
+    if isinstance(value, bool):
+        return json.dumps(value)
+    if key in ("memory", "disk", "total_memory") and isinstance(value, int):
+        return str(value) if raw == value else f"{raw} ({value:,} bytes)"
+    if key in ("ttl", "lock_timeout") and isinstance(value, float):
+        return f"{value:g} s" if raw == value else f"{raw} ({value:g} s)"
+    return str(value)
 
 
 @config_app.command("show")
@@ -75,7 +79,7 @@ def config_show(
     for col in ("key", "value", "source"):
         table.add_column(col)
     for key, entry in info["settings"].items():
-        table.add_row(key, escape(_shown(entry)), escape(entry["source"]))
+        table.add_row(key, escape(_shown(key, entry)), escape(entry["source"]))
     console.print(table)
     for name, cache in info["caches"].items():
         live = " (live in this process)" if cache["live"] else ""
@@ -84,7 +88,7 @@ def config_show(
             table.add_column(col)
         for key, entry in cache["keys"].items():
             style = "dim" if entry["source"] == "default" else None
-            table.add_row(key, escape(_shown(entry)), escape(entry["source"]), style=style)
+            table.add_row(key, escape(_shown(key, entry)), escape(entry["source"]), style=style)
         console.print(table)
 
 

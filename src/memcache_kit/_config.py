@@ -256,11 +256,7 @@ def _serializer(raw: Any, ctx: _Ctx) -> str:
     try:
         _serial.get_serializer(raw)
     except (KeyError, ValueError, LookupError) as e:
-        msg = e.args[0] if e.args and isinstance(e.args[0], str) else str(e)
-        raise _Invalid(
-            f"unknown serializer ({msg}); register it with mk.register_serializer() before "
-            "configuring, or use 'pickle' or 'json'"
-        ) from None
+        raise _Invalid(e.args[0] if e.args and isinstance(e.args[0], str) else str(e)) from None
     return raw
 
 
@@ -353,9 +349,12 @@ def default_directory(name: str) -> Path:
 
 
 def cache_defaults(name: str) -> dict[str, Value]:
-    out = {k: Value(v, raw, "default") for k, (v, raw) in _DEFAULTS.items()}
     d = default_directory(name)
-    out["directory"] = Value(d, str(d), "default")
+    out: dict[str, Value] = {}
+    for k, (v, raw) in _DEFAULTS.items():
+        out[k] = Value(v, raw, "default")
+        if k == "disk":
+            out["directory"] = Value(d, str(d), "default")
     return out
 
 
@@ -377,12 +376,13 @@ def _suggest(word: str, choices: list[str]) -> str:
 
 
 def _unknown(key: str, allowed: dict[str, Validator], top: bool) -> str:
-    hint = _suggest(key, sorted(allowed))
+    names = sorted([*allowed, "caches"] if top else allowed)
+    hint = _suggest(key, names)
     if top and key in CACHE_KEYS:
         hint = f"; {key!r} is a per-cache key: put it under [caches.NAME], e.g. [caches.default]"
     elif not top and key in TOP_KEYS:
         hint = f"; {key!r} is a top-level key: put it above the [caches.*] tables"
-    return f"unknown key {key!r}{hint} (allowed: {', '.join(sorted(allowed))})"
+    return f"unknown key {key!r}{hint} (allowed: {', '.join(names)})"
 
 
 # -- sources -> layers -------------------------------------------------------------------------

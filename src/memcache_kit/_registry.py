@@ -49,6 +49,8 @@ _built: dict[str, dict[str, Value]] = {}  # what each live cache was built with
 _configured = Layer()  # every configure() call, merged
 _files: list[tuple[str, Path, Layer]] | None = None  # discovered at the first get_cache
 _noted: set[str] = set()  # "did you mean" warnings already given
+_UNSET = object()
+_told: dict[str, dict[str, Any]] = {}  # changes a live cache was warned it keeps out
 
 
 def _after_fork_in_child() -> None:
@@ -144,7 +146,9 @@ def _update_live(name: str, cache: Cache, new: dict[str, Value]) -> list[str]:
                 kept.append(f"{key}={new[key].raw!r} ({e})")
                 continue
             old[key] = new[key]
-        else:
+        elif _told.setdefault(name, {}).get(key, _UNSET) != new[key].value:
+            # Say it once per new value, not at every later configure() call.
+            _told[name][key] = new[key].value
             kept.append(f"{key}={new[key].raw!r}")
     if not kept:
         return []
@@ -284,6 +288,7 @@ def _reset() -> None:
         caches = list(_caches.values())
         _caches.clear()
         _built.clear()
+        _told.clear()
         _configured = Layer()
         _files = None
         _noted.clear()
