@@ -24,6 +24,7 @@ from ._errors import ConfigError
 __all__ = [
     "CACHE_KEYS",
     "TOP_KEYS",
+    "NAME_PATTERN",
     "Layer",
     "Origin",
     "Value",
@@ -40,7 +41,7 @@ __all__ = [
 
 ENV_PREFIX = "MEMCACHE_KIT__"
 _OFF = ("0", "false", "none")
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 
 
 @dataclass(frozen=True)
@@ -428,7 +429,7 @@ def mapping_layer(data: Mapping[str, Any], origin: Origin, source: str) -> tuple
         return layer, errors
     for name, table in caches.items():
         tname = f"caches.{name}"
-        if not isinstance(name, str) or not _NAME.match(name):
+        if not isinstance(name, str) or not NAME_PATTERN.match(name):
             errors.append(
                 f"{origin.label} [{tname}]: cache name {name!r} is not allowed "
                 "(letters, digits, '_', '-' and '.', not starting with '.' or '-')"

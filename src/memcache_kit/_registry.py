@@ -49,6 +49,7 @@ _built: dict[str, dict[str, Value]] = {}  # what each live cache was built with
 _configured = Layer()  # every configure() call, merged
 _files: list[tuple[str, Path, Layer]] | None = None  # discovered at the first get_cache
 _noted: set[str] = set()  # "did you mean" warnings already given
+_applied: set[str] = set()  # process-wide settings configuration has set
 _UNSET = object()
 _told: dict[str, dict[str, Any]] = {}  # changes a live cache was warned it keeps out
 
@@ -73,7 +74,7 @@ def get_cache(name: str = "default") -> Cache:
     cache = _caches.get(name)
     if cache is not None:
         return cache
-    if not isinstance(name, str) or not _config._NAME.match(name):
+    if not isinstance(name, str) or not _config.NAME_PATTERN.match(name):
         raise ValueError(
             f"cache name {name!r} is not allowed: use letters, digits, '_', '-' and '.', "
             "not starting with '.' or '-'"
@@ -194,13 +195,17 @@ def _env() -> Layer:
 
 
 def _apply_settings(top: dict[str, Value]) -> None:
-    total = top["total_memory"].value
-    secret = top["secret_file"].value
-    if secret != settings.secret_file:
-        settings.secret_file = secret
-    if total != settings.total_memory:
-        settings.total_memory = total
-        _enforce_total_memory()
+    # A default leaves the settings alone until configuration has set them once, so code that
+    # fills ``settings`` directly (tests, embedding applications) is not undone by get_cache.
+    for key in ("total_memory", "secret_file"):
+        v = top[key]
+        if v.source == "default" and key not in _applied:
+            continue
+        _applied.add(key)
+        if getattr(settings, key) != v.value:
+            setattr(settings, key, v.value)
+            if key == "total_memory":
+                _enforce_total_memory()
 
 
 def _enforce_total_memory() -> None:
@@ -223,11 +228,11 @@ def describe() -> dict[str, Any]:
         env = _env()
         layers = [*files, _configured]
         top = _config.resolve_top(layers, env)
-        names = sorted(
-            {"default", *_configured.caches, *_caches, *env.caches}.union(
-                *(layer.caches for layer in files)
-            )
+        declared = {"default", *_configured.caches, *_caches}.union(
+            *(layer.caches for layer in files)
         )
+        known = {_config.normalize_name(n) for n in declared}
+        names = sorted(declared | {n for n in env.caches if n not in known})
         return {
             "files": [{"found_by": k, "path": str(p)} for k, p, _ in _files or []],
             "settings": {k: _entry(v) for k, v in top.items()},
@@ -289,6 +294,7 @@ def _reset() -> None:
         _caches.clear()
         _built.clear()
         _told.clear()
+        _applied.clear()
         _configured = Layer()
         _files = None
         _noted.clear()
