@@ -1,17 +1,39 @@
-"""``Cache``: a stack of tiers (memory → disk → remote) with single flight and statistics.
+"""``Cache``: a stack of tiers (memory → disk) with single flight and statistics.
 
-STUB: the cache helper replaces this file. Signatures are the contract; the private methods
-taking a ``CacheKey`` are what decorators, proxies and datasets call.
+Flow (design "How data flows"): lookups go memory → disk; a disk hit is promoted (copied) into
+memory and stays on disk. Writes go to memory and, by default, through to disk at once; with
+``write_through=False`` a value reaches disk when the memory tier evicts it (a *spill*) and
+when the cache is closed or collected or the interpreter exits.
+
+Locks: the memory tier has its own lock and never does I/O under it. ``Cache`` adds 64 striped
+per-key locks that order the writes, deletes, promotions and spills of one key across threads,
+so that a slow disk write can never publish an older value over a newer one. Spills are queued
+while the thread holds a stripe and run after it lets go, so stripes never nest.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import copy as _copy
+import inspect
+import threading
+import time
+import warnings
+import weakref
+from collections.abc import Awaitable, Callable, Hashable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
-from ._keys import CacheKey
-from ._shapes import MISSING, USE_DEFAULT, CacheStats, Missing, UseDefault, VerifyReport
+from . import _cache_env as env
+from . import _sizes
+from ._errors import CacheWarning
+from ._flight import Abandoned, Flight
+from ._keys import CacheKey, make_key, memory_key
+from ._shapes import MISSING, USE_DEFAULT, CacheStats, Missing, TierStats, UseDefault, VerifyReport
+from ._tiers.base import Evicted
+from ._tiers.disk import DiskTier
+from ._tiers.memory import MemoryTier
 
 __all__ = ["Cache"]
 
@@ -19,9 +41,50 @@ T = TypeVar("T")
 Size = int | str | None
 TTL = float | int | str | None
 
+# States of a memory entry relative to the disk tier (kept in the entry's meta).
+DIRTY = 0  # write-back: only in memory so far
+ON_DISK = 1  # the same value is on disk (written through, spilled, or promoted from there)
+MEMORY_ONLY = 2  # the disk tier declined it (unpicklable, too large, no disk tier)
+
+_STRIPES = 64
+# Estimated bookkeeping bytes per memory entry beyond key and value: the tier's entry object,
+# its slots in the data dict, the recency and size indexes, and our meta (measured with
+# tracemalloc on CPython 3.11/3.12: ~330 bytes; rounded up).
+_ENTRY_OVERHEAD = 360
+
+
+class _Meta:
+    __slots__ = ("cost", "key", "state")
+
+    def __init__(self, key: CacheKey, state: int, cost: float) -> None:
+        self.key = key
+        self.state = state
+        self.cost = cost
+
+
+def _no_memory(key: Hashable) -> Missing:
+    return MISSING
+
+
+def _copy_out(value: Any) -> Any:
+    np = _numpy()
+    if np is not None and isinstance(value, np.ndarray):
+        return value.copy()
+    return _copy.deepcopy(value)
+
+
+def _numpy() -> Any:
+    import sys
+
+    return sys.modules.get("numpy")
+
 
 class Cache:
-    """A named stack of tiers, each with a byte budget (ints are bytes; strings are parsed)."""
+    """A named stack of tiers, each with a byte budget (ints are bytes; strings are parsed).
+
+    ``memory`` and ``disk`` are budgets (``0`` or ``None`` turns a tier off); ``directory``
+    defaults to ``<user cache dir>/memcache_kit/<name>``. See ``docs/caches.md``.
+    """
 
     def __init__(
         self,
@@ -43,26 +106,730 @@ class Cache:
         policy: Literal["lru"] = "lru",
         record: bool | str | Path = False,
     ) -> None:
-        raise NotImplementedError
+        env.check_name(name)
+        if policy != "lru":
+            raise ValueError(f"policy {policy!r} is not supported: the only policy is 'lru'")
+        if record is not False:
+            raise NotImplementedError(
+                f"record={record!r} is not supported yet (the advisor issue adds it); "
+                "use record=False"
+            )
+        if durability not in ("fast", "strict"):
+            raise ValueError(f"durability {durability!r} is not allowed: use 'fast' or 'strict'")
+        if network_filesystem not in ("memory-only", "allow"):
+            raise ValueError(
+                f"network_filesystem {network_filesystem!r} is not allowed: "
+                "use 'memory-only' or 'allow'"
+            )
+        if isinstance(lock_timeout, bool) or not isinstance(lock_timeout, int | float):
+            raise TypeError(f"lock_timeout must be seconds, not {lock_timeout!r}")
+        if not lock_timeout >= 0:
+            raise ValueError(f"lock_timeout {lock_timeout!r} must be >= 0 seconds")
+        for flag, v in (
+            ("copy", copy),
+            ("write_through", write_through),
+            ("spill", spill),
+            ("verify_arrays", verify_arrays),
+            ("allow_shared_directory", allow_shared_directory),
+        ):
+            if not isinstance(v, bool):
+                raise TypeError(f"{flag} must be True or False, not {v!r}")
+        self._name = name
+        self._directory = (
+            Path(directory).expanduser().absolute()
+            if directory is not None
+            else env.default_directory(name)
+        )
+        self._memory_bytes = env.budget(memory, "memory")
+        self._disk_bytes = env.budget(disk, "disk", self._directory)
+        self._ttl = env.ttl_seconds(ttl)
+        self._serializer = serializer
+        self._copy = copy
+        self._write_through = write_through
+        self._spill = spill
+        self._durability: Literal["fast", "strict"] = durability
+        self._verify_arrays = verify_arrays
+        self._allow_shared = allow_shared_directory
+        self._network_filesystem = network_filesystem
+        self._lock_timeout = float(lock_timeout)
+        self._on_network = False
+        if self._disk_bytes and network_filesystem == "memory-only":
+            fstype = env.filesystem_type(self._directory)
+            if fstype in env.NETWORK_FILESYSTEMS:
+                env.warn_network_filesystem(name, self._directory, fstype)
+                self._on_network = True
+        self._flight = Flight()
+        self._stripes = [threading.Lock() for _ in range(_STRIPES)]
+        self._tls = threading.local()
+        self._pending: dict[Hashable, Evicted] = {}  # evicted, on their way to disk
+        self._costs: dict[Hashable, float] = {}  # load seconds of memory entries that cost any
+        self._stat_lock = threading.Lock()
+        self._loads = 0
+        self._load_seconds = 0.0
+        self._saved = 0.0
+        self._spills = 0
+        self._promotions = 0
+        self._warned: set[str] = set()
+        self._memory: MemoryTier | None = None
+        self._disk: DiskTier | None = None
+        self._mem_get: Callable[[Hashable], Any] = _no_memory
+        self._finalizer: weakref.finalize[Any, Any] | None = None
+        self._closed = False
+        self._open()
+        env.on_fork(self)
 
-    # public API (see design.md) -------------------------------------------------------------
-    def get(self, key: Any, default: Any = None) -> Any: raise NotImplementedError
-    def set(self, key: Any, value: Any, ttl: TTL | UseDefault = USE_DEFAULT) -> None: raise NotImplementedError
-    def delete(self, key: Any) -> bool: raise NotImplementedError
-    def get_or_load(self, key: Any, loader: Callable[[], T], ttl: TTL | UseDefault = USE_DEFAULT) -> T: raise NotImplementedError
-    async def aget(self, key: Any, default: Any = None) -> Any: raise NotImplementedError
-    async def aget_or_load(self, key: Any, loader: Callable[[], T | Awaitable[T]], ttl: TTL | UseDefault = USE_DEFAULT) -> T: raise NotImplementedError
-    def stats(self) -> CacheStats: raise NotImplementedError
-    def verify(self, repair: bool = False) -> VerifyReport: raise NotImplementedError
-    def clear(self) -> None: raise NotImplementedError
-    def close(self) -> None: raise NotImplementedError
+    # -- opening and closing ---------------------------------------------------------------
 
-    # internal API for the front (decorators, proxies, datasets) -----------------------------
-    def _get(self, key: CacheKey) -> Any | Missing: raise NotImplementedError
-    def _set(self, key: CacheKey, value: Any, ttl: TTL | UseDefault = USE_DEFAULT) -> None: raise NotImplementedError
-    def _delete(self, key: CacheKey) -> bool: raise NotImplementedError
-    def _get_or_load(self, key: CacheKey, loader: Callable[[], T], ttl: TTL | UseDefault = USE_DEFAULT) -> T: raise NotImplementedError
-    async def _aget_or_load(self, key: CacheKey, loader: Callable[[], T | Awaitable[T]], ttl: TTL | UseDefault = USE_DEFAULT) -> T: raise NotImplementedError
+    def _open(self) -> None:
+        if self._memory_bytes:
+            self._set_memory_tier(MemoryTier(self._memory_bytes, on_evict=_weak_evict(self)))
+        if self._disk_bytes and not self._on_network:
+            self._disk = DiskTier(
+                self._directory,
+                self._disk_bytes,
+                serializer=self._serializer,
+                durability=self._durability,
+                verify_arrays=self._verify_arrays,
+                allow_shared_directory=self._allow_shared,
+            )
+        self._arm()
+        self._closed = False
+
+    def _set_memory_tier(self, tier: MemoryTier | None) -> None:
+        self._memory = tier
+        self._mem_get = tier.get if tier is not None else _no_memory
+
+    def _arm(self) -> None:
+        """(Re)register the flush that runs at close, at garbage collection or at exit."""
+        if self._finalizer is not None:
+            self._finalizer.detach()
+        self._finalizer = weakref.finalize(
+            self, _flush_and_close, self._memory, self._disk, self._pending
+        )
+
+    def _reopen(self) -> None:
+        with self._stat_lock:
+            if self._closed:
+                self._open()
+
+    def close(self) -> None:
+        """Write what only memory holds to disk (write-back), then close both tiers.
+
+        Idempotent. The cache stays usable: the next operation reopens its tiers (with an
+        empty memory tier), as ``diskcache`` does.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        self._set_memory_tier(None)
+        fin, self._finalizer = self._finalizer, None
+        self._disk = None
+        if fin is not None:
+            fin()
+
+    def __enter__(self) -> Cache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _after_fork_in_child(self) -> None:
+        # Threads of the parent do not exist here: their loads and held stripes never finish.
+        self._flight.after_fork()
+        self._stripes = [threading.Lock() for _ in range(_STRIPES)]
+        self._tls = threading.local()
+        self._stat_lock = threading.Lock()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The resolved settings, never the contents: the receiver builds its own memory tier
+        # and opens the same disk directory.
+        return (_rebuild, (self._name, self._settings()))
+
+    def _settings(self) -> dict[str, Any]:
+        return {
+            "memory": self._memory_bytes,
+            "disk": self._disk_bytes,
+            "directory": str(self._directory),
+            "ttl": self._ttl,
+            "serializer": self._serializer,
+            "copy": self._copy,
+            "write_through": self._write_through,
+            "spill": self._spill,
+            "durability": self._durability,
+            "verify_arrays": self._verify_arrays,
+            "allow_shared_directory": self._allow_shared,
+            "network_filesystem": self._network_filesystem,
+            "lock_timeout": self._lock_timeout,
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"Cache({self._name!r}, memory={self.memory_budget}, disk={self.disk_budget}, "
+            f"directory={str(self._directory)!r})"
+        )
+
+    # -- properties ------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def directory(self) -> Path:
+        """The disk tier's directory (even when the disk tier is off)."""
+        return self._directory
+
+    @property
+    def memory_budget(self) -> int:
+        """Bytes; 0 when the memory tier is off. Setting it resizes at once."""
+        return self._memory_bytes
+
+    @memory_budget.setter
+    def memory_budget(self, value: Size) -> None:
+        new = env.budget(value, "memory")
+        self._memory_bytes = new
+        if self._closed:
+            return
+        tier = self._memory
+        if tier is not None and new:
+            tier.budget = new  # shrinking evicts now, through _on_evict
+        elif tier is not None:
+            self._set_memory_tier(None)
+            self._arm()
+            self._on_evict(tier.drain())
+            tier.close()
+        elif new:
+            self._set_memory_tier(MemoryTier(new, on_evict=_weak_evict(self)))
+            self._arm()
+
+    @property
+    def disk_budget(self) -> int:
+        """Bytes; 0 when the disk tier is off (or on a network filesystem, memory-only)."""
+        return self._disk_bytes if not self._on_network else 0
+
+    @disk_budget.setter
+    def disk_budget(self, value: Size) -> None:
+        new = env.budget(value, "disk", self._directory)
+        self._disk_bytes = new
+        if self._closed or self._on_network:
+            return
+        tier = self._disk
+        if tier is not None and new:
+            tier.budget = new
+        elif tier is not None:
+            self._disk = None
+            self._arm()
+            tier.close()
+        elif new:
+            self._open_disk_only()
+
+    def _open_disk_only(self) -> None:
+        self._disk = DiskTier(
+            self._directory,
+            self._disk_bytes,
+            serializer=self._serializer,
+            durability=self._durability,
+            verify_arrays=self._verify_arrays,
+            allow_shared_directory=self._allow_shared,
+        )
+        self._arm()
+
+    @property
+    def remote_budget(self) -> int:
+        """Bytes of the remote tier: 0 (the Redis issue adds the tier)."""
+        return 0
+
+    @remote_budget.setter
+    def remote_budget(self, value: Size) -> None:
+        if env.budget(value, "memory"):
+            raise ValueError(
+                f"cache {self._name!r} has no remote tier, so remote_budget={value!r} cannot "
+                "apply: only 0 or None"
+            )
+
+    # -- the public API --------------------------------------------------------------------
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        """The value for ``key``, or ``default``. A memory hit returns the stored object."""
+        mk = key if (type(key) is int or type(key) is str) else memory_key(key)
+        value = self._mem_get(mk)
+        if value is MISSING:
+            value = self._get_below(make_key(key))
+            if value is MISSING:
+                return default
+        elif self._costs:
+            self._credit(mk)
+        return _copy_out(value) if self._copy else value
+
+    def __getitem__(self, key: Any) -> Any:
+        value = self.get(key, MISSING)
+        if value is MISSING:
+            raise KeyError(key)
+        return value
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._set(make_key(key), value)
+
+    def __delitem__(self, key: Any) -> None:
+        if not self._delete(make_key(key)):
+            raise KeyError(key)
+
+    def __contains__(self, key: object) -> bool:
+        mk = key if (type(key) is int or type(key) is str) else memory_key(key)
+        mem = self._memory
+        if mem is not None and mk in mem:
+            return True
+        if mk in self._pending:
+            return True
+        self._check_open()
+        disk = self._disk
+        return disk is not None and make_key(key).disk in disk
+
+    def set(self, key: Any, value: Any, ttl: TTL | UseDefault = USE_DEFAULT) -> None:
+        """Store ``value`` (ttl omitted: the cache's default; ``None``: never expires)."""
+        self._set(make_key(key), value, ttl)
+
+    def delete(self, key: Any) -> bool:
+        """Remove ``key`` from every tier; whether any tier held it."""
+        return self._delete(make_key(key))
+
+    def get_or_load(
+        self, key: Any, loader: Callable[[], T], ttl: TTL | UseDefault = USE_DEFAULT
+    ) -> T:
+        """The cached value, or ``loader()``'s, stored; one ``loader()`` per key at a time."""
+        mk = key if (type(key) is int or type(key) is str) else memory_key(key)
+        value = self._mem_get(mk)
+        if value is MISSING:
+            return self._get_or_load(make_key(key), loader, ttl)
+        if self._costs:
+            self._credit(mk)
+        return cast(T, _copy_out(value) if self._copy else value)
+
+    async def aget(self, key: Any, default: Any = None) -> Any:
+        """``get`` for coroutines: disk reads run in a worker thread, never on the loop."""
+        mk = key if (type(key) is int or type(key) is str) else memory_key(key)
+        value = self._mem_get(mk)
+        if value is MISSING:
+            value = await self._aget_below(make_key(key))
+            if value is MISSING:
+                return default
+        elif self._costs:
+            self._credit(mk)
+        return _copy_out(value) if self._copy else value
+
+    async def aget_or_load(
+        self,
+        key: Any,
+        loader: Callable[[], T | Awaitable[T]],
+        ttl: TTL | UseDefault = USE_DEFAULT,
+    ) -> T:
+        """``get_or_load`` for coroutines; ``loader`` may be sync (run in a thread) or async."""
+        return await self._aget_or_load(make_key(key), loader, ttl)
+
+    def clear(self) -> None:
+        """Remove every entry from every tier."""
+        self._check_open()
+        mem, disk = self._memory, self._disk
+        if mem is not None:
+            mem.clear()
+        self._pending.clear()
+        self._costs.clear()
+        if disk is not None:
+            disk.clear()
+
+    # -- the internal API (decorators, proxies, datasets) ----------------------------------
+
+    def _get(self, key: CacheKey) -> Any | Missing:
+        value = self._mem_get(key.mem)
+        if value is MISSING:
+            return self._get_below(key)
+        if self._costs:
+            self._credit(key.mem)
+        return _copy_out(value) if self._copy else value
+
+    def _set(self, key: CacheKey, value: Any, ttl: TTL | UseDefault = USE_DEFAULT) -> None:
+        self._store(key, value, self._expire_at(ttl), 0.0)
+
+    def _delete(self, key: CacheKey) -> bool:
+        self._check_open()
+        with self._stripe(key.mem):
+            mem, disk = self._memory, self._disk
+            found = mem.delete(key.mem) if mem is not None else False
+            found = self._pending.pop(key.mem, None) is not None or found
+            self._costs.pop(key.mem, None)
+            if disk is not None:
+                found = disk.delete(key.disk) or found
+        return found
+
+    def _get_or_load(
+        self, key: CacheKey, loader: Callable[[], T], ttl: TTL | UseDefault = USE_DEFAULT
+    ) -> T:
+        expire_at = self._expire_at(ttl)
+        while True:
+            value = self._get(key)
+            if value is not MISSING:
+                return cast(T, value)
+            call, leader = self._flight.begin(key.mem)
+            if not leader:
+                call.check_wait()
+                try:
+                    return cast(T, self._out(call.result()))
+                except Abandoned:
+                    continue
+            break
+        try:
+            value = self._get(key)  # a leader that just left may have stored it
+            if value is MISSING:
+                started = time.perf_counter()
+                value = loader()
+                cost = time.perf_counter() - started
+                self._count_load(cost)
+                self._store(key, value, expire_at, cost)
+            call.set_result(value)
+            return cast(T, self._out(value))
+        except Exception as e:
+            call.set_exception(e)
+            raise
+        except BaseException:
+            call.set_exception(Abandoned())
+            raise
+        finally:
+            self._flight.end(key.mem, call)
+
+    async def _aget_or_load(
+        self,
+        key: CacheKey,
+        loader: Callable[[], T | Awaitable[T]],
+        ttl: TTL | UseDefault = USE_DEFAULT,
+    ) -> T:
+        expire_at = self._expire_at(ttl)
+        while True:
+            value = await self._aget(key)
+            if value is not MISSING:
+                return cast(T, value)
+            call, leader = self._flight.begin(key.mem)
+            if not leader:
+                call.check_wait()
+                try:
+                    return cast(T, self._out(await asyncio.wrap_future(call)))
+                except Abandoned:
+                    continue
+            break
+        try:
+            value = await self._aget(key)
+            if value is MISSING:
+                started = time.perf_counter()
+                if inspect.iscoroutinefunction(loader):
+                    value = await loader()
+                else:
+                    value = await asyncio.to_thread(loader)
+                    if inspect.isawaitable(value):
+                        value = await value
+                cost = time.perf_counter() - started
+                self._count_load(cost)
+                if self._disk is not None:
+                    await asyncio.to_thread(self._store, key, value, expire_at, cost)
+                else:
+                    self._store(key, value, expire_at, cost)
+            call.set_result(value)
+            return cast(T, self._out(value))
+        except Exception as e:
+            call.set_exception(e)
+            raise
+        except BaseException:
+            call.set_exception(Abandoned())
+            raise
+        finally:
+            self._flight.end(key.mem, call)
+
+    async def _aget(self, key: CacheKey) -> Any:
+        value = self._mem_get(key.mem)
+        if value is MISSING:
+            return await self._aget_below(key)
+        if self._costs:
+            self._credit(key.mem)
+        return _copy_out(value) if self._copy else value
+
+    async def _aget_below(self, key: CacheKey) -> Any:
+        if self._disk is None and not self._pending and not self._closed:
+            return MISSING
+        return await asyncio.to_thread(self._get_below, key)
+
+    # -- the machinery ---------------------------------------------------------------------
+
+    def _out(self, value: Any) -> Any:
+        return _copy_out(value) if self._copy else value
+
+    def _credit(self, mk: Hashable) -> None:
+        cost = self._costs.get(mk)
+        if cost:
+            self._saved += cost
+
+    def _count_load(self, seconds: float) -> None:
+        with self._stat_lock:
+            self._loads += 1
+            self._load_seconds += seconds
+
+    def _check_open(self) -> None:
+        if self._closed:
+            self._reopen()
+
+    def _expire_at(self, ttl: TTL | UseDefault) -> float | None:
+        seconds = self._ttl if ttl is USE_DEFAULT else env.ttl_seconds(ttl)
+        return None if seconds is None else time.time() + seconds
+
+    @contextmanager
+    def _stripe(self, mk: Hashable) -> Iterator[None]:
+        """Hold ``mk``'s stripe; spills queued meanwhile run after it is released."""
+        tls = self._tls
+        lock = self._stripes[hash(mk) % _STRIPES]
+        lock.acquire()
+        tls.held = True
+        try:
+            yield
+        finally:
+            tls.held = False
+            lock.release()
+        queued: list[Evicted] | None = getattr(tls, "queued", None)
+        if queued:
+            tls.queued = []
+            for e in queued:
+                self._spill_one(e)
+
+    def _get_below(self, key: CacheKey) -> Any:
+        """A memory miss: the value in transit to disk, else the disk's, promoted."""
+        self._check_open()
+        pending = self._pending.get(key.mem)
+        if pending is not None:
+            return self._out(pending.value)
+        disk = self._disk
+        if disk is None:
+            return MISSING
+        with self._stripe(key.mem):
+            pending = self._pending.get(key.mem)
+            if pending is not None:
+                return self._out(pending.value)
+            value = disk.get(key.disk)
+            if value is MISSING:
+                return MISSING
+            mem = self._memory
+            if mem is not None and key.mem not in mem:
+                meta = _Meta(key, ON_DISK, 0.0)
+                if mem.set(key.mem, value, expire_at=_disk_expiry(disk, key.disk), meta=meta):
+                    self._promotions += 1
+        return self._out(value)
+
+    def _store(self, key: CacheKey, value: Any, expire_at: float | None, cost: float) -> None:
+        self._check_open()
+        value = _sizes.compact(value)
+        mem, disk = self._memory, self._disk
+        size = _sizes.sizeof(value) if mem is not None else 0
+        fits = mem is not None and size <= mem.budget
+        with self._stripe(key.mem):
+            self._pending.pop(key.mem, None)
+            state = MEMORY_ONLY
+            if disk is not None and (self._write_through or not fits):
+                if disk.set(key.disk, value, expire_at=expire_at, label=key.label):
+                    state = ON_DISK
+                else:
+                    self._declined(value, fits)
+            elif disk is not None:
+                state = DIRTY
+            stored = False
+            if mem is not None:
+                meta = _Meta(key, state, cost)
+                if fits:
+                    stored = mem.set(key.mem, value, expire_at=expire_at, size=size, meta=meta)
+                else:
+                    mem.delete(key.mem)  # an older, smaller value must not shadow this one
+            if stored and cost:
+                self._costs[key.mem] = cost
+            else:
+                self._costs.pop(key.mem, None)
+            declined = disk is not None and state == MEMORY_ONLY  # already warned
+            if not stored and state != ON_DISK and not declined and mem is not None:
+                self._warn_once(
+                    "too-large",
+                    f"cache {self._name!r}: a value of {size} bytes is larger than every tier "
+                    f"(memory budget {self._memory_bytes}); it is returned but not stored",
+                )
+
+    def _declined(self, value: Any, fits_memory: bool) -> None:
+        where = "kept in memory only" if fits_memory else "not stored"
+        self._warn_once(
+            "declined",
+            f"cache {self._name!r}: the disk tier declined a value of type "
+            f"{type(value).__name__} (not picklable by the {self._serializer!r} serializer, "
+            f"or larger than the disk budget); it is {where}",
+        )
+
+    def _warn_once(self, what: str, message: str) -> None:
+        if what in self._warned:
+            return
+        self._warned.add(what)
+        warnings.warn(message, CacheWarning, stacklevel=4)
+
+    def _on_evict(self, entries: list[Evicted]) -> None:
+        """The memory tier let go of ``entries`` (called outside its lock)."""
+        now = time.time()
+        for e in entries:
+            meta = e.meta
+            self._costs.pop(e.key, None)
+            if not isinstance(meta, _Meta):
+                continue
+            if meta.state == ON_DISK:
+                self._spills += 1
+                continue
+            if meta.state != DIRTY or self._disk is None:
+                continue
+            if (e.expire_at is not None and e.expire_at <= now) or not self._spill:
+                # Forgotten: an older copy on disk must not come back in its place.
+                e = Evicted(e.key, MISSING, e.expire_at, meta)
+            self._pending[e.key] = e
+            tls = self._tls
+            if getattr(tls, "held", False):
+                queued: list[Evicted] | None = getattr(tls, "queued", None)
+                if queued is None:
+                    queued = tls.queued = []
+                queued.append(e)
+            else:
+                self._spill_one(e)
+
+    def _spill_one(self, e: Evicted) -> None:
+        meta: _Meta = e.meta
+        with self._stripe(e.key):
+            if self._pending.get(e.key) is not e:
+                return  # overwritten or deleted meanwhile
+            disk = self._disk
+            try:
+                if disk is None:
+                    return
+                if e.value is MISSING:
+                    disk.delete(meta.key.disk)
+                elif disk.set(meta.key.disk, e.value, expire_at=e.expire_at, label=meta.key.label):
+                    self._spills += 1
+                else:
+                    disk.delete(meta.key.disk)
+                    self._declined(e.value, False)
+            finally:
+                if self._pending.get(e.key) is e:
+                    del self._pending[e.key]
+
+    # -- observing -------------------------------------------------------------------------
+
+    def stats(self) -> CacheStats:
+        """Per-tier counters, loads, seconds spent loading and saved by hits, bookkeeping."""
+        tiers: dict[str, TierStats] = {}
+        mem, disk = self._memory, self._disk
+        if mem is not None:
+            s = mem.stats()
+            tiers["memory"] = _replace(s, spills=self._spills, promotions=self._promotions)
+        if disk is not None:
+            tiers["disk"] = disk.stats()
+        items = tiers["memory"].items if "memory" in tiers else 0
+        return CacheStats(
+            name=self._name,
+            tiers=tiers,
+            loads=self._loads,
+            load_seconds=self._load_seconds,
+            saved_seconds=self._saved,
+            key_bytes=items * _ENTRY_OVERHEAD + len(self._costs) * 100,
+        )
+
+    def verify(self, repair: bool = False) -> VerifyReport:
+        """Every tier's own checks, plus: under write-through every memory entry is on disk."""
+        self._check_open()
+        problems: list[str] = []
+        repaired = 0
+        details: dict[str, dict[str, Any]] = {}
+        mem, disk = self._memory, self._disk
+        for tier_name, tier in (("memory", mem), ("disk", disk)):
+            if tier is None:
+                continue
+            p, r, d = tier.verify(repair)
+            problems += [f"{tier_name}: {x}" for x in p]
+            repaired += r
+            details[tier_name] = d
+        if mem is not None:
+            budget, held = mem.budget, mem.stats().bytes
+            if held > budget:
+                problems.append(f"memory: {held} bytes held exceed the budget {budget}")
+        if mem is not None and disk is not None and self._write_through:
+            p, r = self._verify_inclusive(mem, disk, repair)
+            problems += p
+            repaired += r
+        return VerifyReport(ok=not problems, problems=problems, repaired=repaired, tiers=details)
+
+    def _verify_inclusive(
+        self, mem: MemoryTier, disk: DiskTier, repair: bool
+    ) -> tuple[list[str], int]:
+        if disk.stats().evictions:
+            return [], 0  # the disk tier's own LRU may have let go of cold copies
+        missing = [m for m in _metas(mem) if m.state == ON_DISK and m.key.disk not in disk]
+        if not missing:
+            return [], 0
+        fixed = 0
+        if repair:
+            for m in missing:
+                value = mem.peek(m.key.mem)
+                if value is not MISSING and disk.set(m.key.disk, value, label=m.key.label):
+                    fixed += 1
+        return [
+            f"{len(missing)} memory entries written through are missing from disk "
+            "(deleted by another process, or lost)"
+        ], fixed
 
 
-_ = MISSING
+def _metas(mem: MemoryTier) -> list[_Meta]:
+    entries: Callable[[], Any] | None = getattr(mem, "metas", None)
+    if entries is None:
+        return []
+    return [m for m in entries() if isinstance(m, _Meta)]
+
+
+def _disk_expiry(disk: DiskTier, key: str) -> float | None:
+    expiry: Callable[[str], float | None] | None = getattr(disk, "expire_at", None)
+    return expiry(key) if expiry is not None else None
+
+
+def _replace(s: TierStats, **changes: int) -> TierStats:
+    import dataclasses
+
+    return dataclasses.replace(s, **changes)
+
+
+def _weak_evict(cache: Cache) -> Callable[[list[Evicted]], None]:
+    ref = weakref.ref(cache)
+
+    def on_evict(entries: list[Evicted]) -> None:
+        c = ref()
+        if c is not None:
+            c._on_evict(entries)
+
+    return on_evict
+
+
+def _flush_and_close(
+    mem: MemoryTier | None, disk: DiskTier | None, pending: dict[Hashable, Evicted]
+) -> None:
+    """Write-back flush: entries only memory holds go to disk; then both tiers close."""
+    try:
+        if mem is not None and disk is not None:
+            now = time.time()
+            for e in [*pending.values(), *mem.drain()]:
+                meta = e.meta
+                if not isinstance(meta, _Meta) or meta.state != DIRTY or e.value is MISSING:
+                    continue
+                if e.expire_at is not None and e.expire_at <= now:
+                    continue
+                disk.set(meta.key.disk, e.value, expire_at=e.expire_at, label=meta.key.label)
+            pending.clear()
+    finally:
+        if mem is not None:
+            mem.close()
+        if disk is not None:
+            disk.close()
+
+
+def _rebuild(name: str, settings: dict[str, Any]) -> Cache:
+    return Cache(name, **settings)

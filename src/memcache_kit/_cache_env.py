@@ -1,0 +1,172 @@
+"""What ``Cache`` needs to know about its surroundings: argument checks, the default directory,
+network filesystems, and the process hooks (fork, exit).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import _sizes
+from ._errors import CacheWarning
+
+__all__ = [
+    "NETWORK_FILESYSTEMS",
+    "budget",
+    "default_directory",
+    "filesystem_type",
+    "on_fork",
+    "ttl_seconds",
+    "warn_network_filesystem",
+]
+
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+# SQLite's locking is unreliable on these (https://www.sqlite.org/lockingv3.html, "How To
+# Corrupt Your Database Files"): the disk tier goes memory-only unless told otherwise.
+NETWORK_FILESYSTEMS = frozenset(
+    {
+        "nfs",
+        "nfs4",
+        "cifs",
+        "smb",
+        "smb2",
+        "smb3",
+        "smbfs",
+        "9p",
+        "afs",
+        "ceph",
+        "glusterfs",
+        "lustre",
+        "gpfs",
+        "beegfs",
+        "davfs",
+        "fuse.sshfs",
+        "fuse.glusterfs",
+        "fuse.s3fs",
+        "fuse.rclone",
+        "fuse.gcsfuse",
+        "fuse.cephfs",
+    }
+)
+
+
+def check_name(name: object) -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(
+            f"cache name {name!r} is not allowed: use letters, digits, '_', '-' and '.', "
+            "not starting with '.' or '-' (e.g. 'features', 'images-v2')"
+        )
+    return name
+
+
+def default_directory(name: str) -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("memcache_kit")) / name
+
+
+def existing_ancestor(path: Path) -> Path:
+    p = path
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def budget(value: object, what: str, directory: Path | None = None) -> int:
+    """Bytes of a tier budget: ``0``, ``None``, ``False`` and ``"none"`` turn the tier off."""
+    if value is None or value is False:
+        return 0
+    if value is True:
+        raise ValueError(
+            f"{what} budget {value!r} is not a size: give bytes or a string like '1GiB'"
+        )
+    if isinstance(value, str) and value.strip().lower() in ("none", "off", "false"):
+        return 0
+    if not isinstance(value, int | str):
+        raise TypeError(
+            f"{what} budget must be an int of bytes or a string like '512MiB', "
+            f"not {type(value).__name__} ({value!r})"
+        )
+    if what == "disk":
+        anchor = existing_ancestor(directory) if directory is not None else None
+        return _sizes.parse_size(value, of="disk", path=str(anchor) if anchor else None)
+    return _sizes.parse_size(value, of="memory")
+
+
+def ttl_seconds(value: object) -> float | None:
+    """Seconds of a ttl (``None``: never expires)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise TypeError(f"ttl must be seconds, a string like '10m', or None, not {value!r}")
+    seconds = _sizes.parse_duration(value)
+    if not seconds > 0:
+        raise ValueError(f"ttl {value!r} must be positive (or None for never expires)")
+    return seconds
+
+
+def _unescape(field: str) -> str:
+    # /proc/mounts escapes space, tab, newline and backslash as octal (\040 ...).
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def filesystem_type(path: Path, mounts: str = "/proc/mounts") -> str | None:
+    """The filesystem type of the mount holding ``path`` (longest mount-point prefix)."""
+    try:
+        with open(mounts, encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    target = os.path.realpath(existing_ancestor(path))
+    best, best_type = "", None
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = _unescape(fields[1]).rstrip("/") or "/"
+        inside = target == point or target.startswith(point if point == "/" else point + "/")
+        if inside and len(point) >= len(best):
+            best, best_type = point, fields[2]
+    return best_type
+
+
+_warned_dirs: set[str] = set()
+
+
+def warn_network_filesystem(name: str, directory: Path, fstype: str) -> None:
+    key = str(directory)
+    if key in _warned_dirs:
+        return
+    _warned_dirs.add(key)
+    warnings.warn(
+        f"cache {name!r}: {str(directory)!r} is on a network filesystem ({fstype}), where "
+        "SQLite's locking is unreliable; the cache runs memory-only. Give "
+        "network_filesystem='allow' to use the disk tier there anyway, or choose a local "
+        "directory.",
+        CacheWarning,
+        stacklevel=4,
+    )
+
+
+_fork_hooks: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def on_fork(obj: Any) -> None:
+    """Call ``obj._after_fork_in_child()`` in the child after every ``os.fork()``."""
+    _fork_hooks.add(obj)
+
+
+def _after_fork_in_child() -> None:
+    for obj in list(_fork_hooks):
+        hook: Callable[[], None] = obj._after_fork_in_child
+        hook()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
