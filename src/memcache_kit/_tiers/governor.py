@@ -17,7 +17,7 @@ import itertools
 import os
 import threading
 import weakref
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any, Protocol
 
 from .. import _settings
@@ -52,7 +52,9 @@ class Governed(Protocol):
 class Governor:
     """Knows every live memory tier; evicts the process's least recently used entries first."""
 
-    def __init__(self) -> None:
+    def __init__(self, cap: Callable[[], int | None] | None = None) -> None:
+        # ``cap`` replaces ``settings.total_memory`` (tests run a private governor with it).
+        self._cap = cap
         self._tiers: weakref.WeakSet[Any] = weakref.WeakSet()
         # Reentrant: an on_evict callback may set into a tier, which checks the cap again.
         self._lock = threading.RLock()
@@ -60,6 +62,8 @@ class Governor:
     @property
     def cap(self) -> int | None:
         """``settings.total_memory`` now (it may change at run time)."""
+        if self._cap is not None:
+            return self._cap()
         return _settings.settings.total_memory
 
     def register(self, tier: Governed) -> None:
@@ -82,7 +86,7 @@ class Governor:
         Call after the cap changes; tiers call it after each insert. Without a cap it does
         nothing.
         """
-        cap = _settings.settings.total_memory
+        cap = self.cap
         if cap is None:
             return 0
         out: list[tuple[Governed, list[Any]]] = []

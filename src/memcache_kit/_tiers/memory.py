@@ -33,7 +33,7 @@ from cachetools import LRUCache
 from .. import _sizes
 from .._shapes import MISSING, TierStats
 from .base import Evicted
-from .governor import clock, governor
+from .governor import Governor, clock, governor
 
 __all__ = ["MemoryTier"]
 
@@ -120,6 +120,7 @@ class MemoryTier:
         sizer: Callable[[Any], int] | None = None,
         on_evict: Callable[[list[Evicted]], None] | None = None,
         max_memmaps: int = 1024,
+        governor: Governor = governor,
     ) -> None:
         budget = _check_budget(budget)
         if isinstance(max_memmaps, bool) or not isinstance(max_memmaps, int) or max_memmaps < 0:
@@ -139,6 +140,7 @@ class MemoryTier:
         if not _GIL:
             # Free-threaded build: dict and OrderedDict operations are no longer atomic.
             self.get = self._get_locked  # type: ignore[method-assign]
+        self._governor = governor
         governor.register(self)
         _live.add(self)
 
@@ -229,7 +231,7 @@ class MemoryTier:
             raise ValueError(f"a value's size must be a non-negative int of bytes, got {size!r}")
         memmap = _is_memmap(value)
         entry = _Entry(value, expire_at, meta, size, memmap)
-        cap = governor.cap
+        cap = self._governor.cap
         lru = self._lru
         with self._lock:
             old = self._data.get(key)
@@ -254,7 +256,7 @@ class MemoryTier:
         if evicted:
             self.dispatch(evicted)
         if fits and cap is not None:
-            governor.enforce()
+            self._governor.enforce()
         return fits
 
     def set_meta(self, key: Hashable, meta: Any) -> bool:
@@ -458,15 +460,21 @@ class MemoryTier:
             if sizes.get(k) != e.size:
                 sizes[k] = e.size
                 fixed += 1
-        self._lru._Cache__currsize = sum(sizes.values())  # type: ignore[attr-defined]
-        self._memmaps = {k: e for k, e in data.items() if e.memmap}
+        total = sum(sizes.values())
+        if self._lru.currsize != total:
+            self._lru._Cache__currsize = total  # type: ignore[attr-defined]
+            fixed += 1
+        memmaps = {k: e for k, e in data.items() if e.memmap}
+        if memmaps.keys() != self._memmaps.keys():
+            self._memmaps = memmaps
+            fixed += 1
         while self._lru.currsize > self._lru.maxsize:
             self._lru.popitem()
         while len(self._memmaps) > self._max_memmaps:
             k, e = min(self._memmaps.items(), key=lambda kv: kv[1].tick)
             self._remove(k, e)
             self._lru.evicted.append((k, e))
-        return fixed or 1
+        return fixed
 
     def _after_fork_in_child(self) -> None:
         old = self._lock
