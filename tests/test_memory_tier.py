@@ -174,6 +174,7 @@ def test_meta_is_opaque_and_handed_back_on_eviction() -> None:
     assert tier.get_meta("zz") is MISSING
     assert tier.set_meta("a", ("disk-key", False)) is True
     assert tier.set_meta("zz", 1) is False
+    assert tier.metas() == [("disk-key", False)]
     tier.set("b", 2, size=6)
     assert evicted == [Evicted("a", 1, None, ("disk-key", False))]
 

@@ -199,6 +199,10 @@ class MemoryTier:
         entry = self._live_entry(key)
         return MISSING if entry is None else entry.meta
 
+    def metas(self) -> list[Any]:
+        """The ``meta`` of every entry (a snapshot, in no particular order)."""
+        return [e.meta for e in list(self._data.values())]
+
     def peek(self, key: Hashable) -> Any:
         """The value without counting a hit or refreshing recency, or ``MISSING``."""
         entry = self._live_entry(key)
