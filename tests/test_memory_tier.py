@@ -476,8 +476,11 @@ def test_thread_hammer_keeps_the_budget_and_the_bookkeeping() -> None:
                     assert v is MISSING or v[0] == k
                 elif r < 0.9:
                     tier.set(k, (k, n), size=rng.randrange(1, 60))
-                elif r < 0.99:
+                elif r < 0.985:
                     tier.delete(k)
+                elif r < 0.99:
+                    # Under the lock, with lock-free readers moving keys meanwhile.
+                    assert tier.verify()[0] == []
                 else:
                     tier.budget = rng.choice(budgets)
         except BaseException as e:

@@ -410,7 +410,8 @@ class MemoryTier:
         with self._lock:
             data, order = self._data, self._order
             sizes: dict[Hashable, int] = vars(lru)["_Cache__size"]
-            data_keys, order_keys, size_keys = set(data), set(order), set(sizes)
+            # list() first: hashing keys may run Python code while readers move_to_end.
+            data_keys, order_keys, size_keys = set(data), set(list(order)), set(sizes)
             if data_keys != order_keys:
                 problems.append(
                     f"recency index differs from data: {len(order_keys - data_keys)} stale, "
@@ -451,7 +452,8 @@ class MemoryTier:
         data, order = self._data, self._order
         sizes: dict[Hashable, int] = vars(self._lru)["_Cache__size"]
         fixed = 0
-        for k in [k for k in order if k not in data]:
+        # list(order) first: lock-free readers may move_to_end while we look.
+        for k in [k for k in list(order) if k not in data]:
             del order[k]
             fixed += 1
         for k in [k for k in data if k not in order]:
