@@ -1,19 +1,784 @@
-"""``cached`` and ``cached_property``.
+"""``cached`` and ``cached_property``: memoize expensive loaders in a ``Cache``.
 
-STUB: the decorators helper replaces this file.
+Keys (design "Keys", "A decorated function's entries"): a call is bound to the signature by a
+plan computed once (``_binding.Plan``); the bound values are the key's *parts*, keyed by
+``_keys.namespaced_key`` within the function's namespace (module, qualname, code fingerprint or
+``version=``, generation). The memory key is ``(token, parts)`` with ``token`` an object made per
+function and generation, so memory keys of different functions never meet; when every part is
+an int/str/bytes/None it is literally ``(token, args)``, which the wrappers' fast lane builds
+without binding. The disk key digests the namespace and the parts' canonical encoding, so it is
+the same in every process and run.
+
+``cache_clear()`` bumps a generation counter stored in the function's cache under a reserved
+key (so processes that resolve the function later start in the new generation) and replaces
+the memory token; the old entries become unreachable and age out of every tier by LRU.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import contextlib
+import copy as _copy
+import functools
+import inspect
+import threading
+from collections.abc import Awaitable, Callable, Collection, Hashable
+from typing import Any, Concatenate, Final, Generic, ParamSpec, Protocol, TypeVar, cast, overload
 
-__all__ = ["cached", "cached_property"]
+from . import _keys
+from ._binding import BindError, InstanceToken, Plan, receiver_part
+from ._cache import Cache
+from ._flight import Abandoned, Flight
+from ._keys import CacheKey
+from ._registry import get_cache
+from ._shapes import MISSING, USE_DEFAULT, CacheInfo, UseDefault
+from ._sizes import parse_duration
+
+__all__ = ["CachedFunction", "cached", "cached_property"]
+
+R = TypeVar("R")
+TTL = float | int | str | None
+
+# Types whose Python equality is exactly equality of canonical encodings, typed or not, and
+# which _keys.namespaced_mem keeps as they are. Floats and bools are not here: 1 == 1.0 == True
+# is one key only when typed=False.
+SIMPLE: Final = frozenset({int, str, bytes, type(None)})
+_FORMAT: Final = "memcache_kit.cached/1"
+_NOARG: Final = object()  # "no first positional argument" in the one-parameter wrapper
 
 
-def cached(*args: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError
+class CachedCore(Generic[R]):
+    """Everything one decorated function needs; its wrappers close over one instance."""
+
+    def __init__(
+        self,
+        func: Callable[..., R],
+        *,
+        cache: Cache | str,
+        ttl: TTL | UseDefault,
+        version: Any,
+        key: Callable[..., Any] | None,
+        ignore: Collection[str],
+        typed: bool,
+        copy: bool,
+        hash_files: bool,
+        receiver: bool,
+    ) -> None:
+        if not isinstance(cache, str | Cache):
+            raise TypeError(
+                f"cached(cache={cache!r}): give a cache name (str) or a memcache_kit.Cache"
+            )
+        if isinstance(ignore, str):
+            ignore = (ignore,)
+        self.func = func
+        self.is_async = inspect.iscoroutinefunction(func)
+        self.receiver = receiver
+        self.key_fn = key
+        self.typed = typed
+        self.copy = copy
+        self.hash_files = hash_files
+        self.ttl: TTL | UseDefault = USE_DEFAULT if ttl is USE_DEFAULT else _ttl(ttl)
+        self.module = getattr(func, "__module__", None) or "__main__"
+        self.qualname = getattr(func, "__qualname__", None) or repr(func)
+        self.plan = Plan(func, ignore)
+        if receiver and self.plan.npos == 0:
+            raise TypeError(f"{self.qualname}() is used as a method but takes no 'self' argument")
+        if version is not None:
+            try:
+                _keys.encode(version)
+            except TypeError as e:
+                raise TypeError(f"cached(version={version!r}): {e}") from e
+        self.version = version
+        self.identity: tuple[Any, ...] = ()  # computed at resolution (fingerprinting costs)
+        # The fast lane: all-positional calls of int/str/bytes/None bind to ``args`` itself.
+        self.fast_arity = (
+            self.plan.npos if (self.plan.simple and not receiver and key is None) else -1
+        )
+        self.cache_spec = cache
+        self.cache: Cache | None = None
+        self.token: object = None
+        self.namespace = b""
+        self._lock = threading.Lock()
+        self.hits = 0  # memory-tier hits
+        self.lower_hits = 0  # hits below memory (disk, remote)
+        self.misses = 0  # calls that ran the function
+        self._on_resolve: list[Callable[[CachedCore[R]], None]] = []
+        self.hit_readers: list[Callable[[], int]] = []  # hits counted by the wrappers' fast lane
+
+    # resolution and generations ---------------------------------------------------------------
+    def resolve(self) -> Cache:
+        """The cache, resolved at first use (so configuring after import works)."""
+        cache = self.cache
+        if cache is not None:
+            return cache
+        with self._lock:
+            if self.cache is None:
+                spec = self.cache_spec
+                cache = get_cache(spec) if isinstance(spec, str) else spec
+                if self.version is not None:
+                    marker: tuple[Any, ...] = ("version", self.version)
+                else:
+                    marker = ("code", _keys.fingerprint(self.func))
+                self.identity = (_FORMAT, self.module, self.qualname, marker)
+                generation = cache.get(self._generation_key(), 0)
+                self._enter(cache, generation if isinstance(generation, int) else 0)
+            assert self.cache is not None
+            return self.cache
+
+    def _generation_key(self) -> tuple[Any, ...]:
+        return ("memcache_kit.generation", *self.identity)
+
+    def _enter(self, cache: Cache, generation: int) -> None:
+        self.token = object()
+        self.namespace = _keys.encode((*self.identity, generation))
+        self.cache = cache  # published last: readers that see it see the token too
+        for hook in self._on_resolve:
+            hook(self)
+
+    def clear(self) -> None:
+        cache = self.resolve()
+        with self._lock:
+            gen_key = self._generation_key()
+            generation = cache.get(gen_key, 0)
+            generation = (generation if isinstance(generation, int) else 0) + 1
+            cache.set(gen_key, generation, ttl=None)
+            self.hits = self.lower_hits = self.misses = 0
+            self._enter(cache, generation)
+
+    # keys -------------------------------------------------------------------------------------
+    def make_key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> CacheKey:
+        """The ``CacheKey`` of a call; ``BindError`` when the call does not fit the signature."""
+        cache = self.resolve()
+        portable = True
+        if self.key_fn is not None:
+            parts: tuple[Any, ...] = (self.key_fn(*args, **kwargs),)
+        else:
+            parts = self.plan.bind(args, kwargs)
+            if self.receiver:
+                part, portable = receiver_part(parts[0], _keys.encode)
+                parts = (part, *parts[1:])
+        typed, hash_files = self.typed, self.hash_files
+        if portable:
+            # mem is (token, parts) when every part is an int/str/bytes/None: what the
+            # wrappers' fast lane builds from ``args``.
+            try:
+                return _keys.namespaced_key(
+                    self.namespace, self.token, parts, typed=typed, hash_files=hash_files
+                )
+            except TypeError as e:
+                raise self._unencodable(e, 0) from e
+        try:
+            rest = _keys.namespaced_mem(None, parts[1:], typed=typed, hash_files=hash_files)
+        except TypeError as e:
+            raise self._unencodable(e, 1) from e
+        # Keyed by an instance token: this process's memory tier only (see _memory_only_load).
+        mem = (self.token, parts[0], rest)
+        tier = cache._memory
+        if tier is not None:
+            parts[0].entries[mem] = tier.delete  # dropped when the instance dies
+        return CacheKey(mem, _memory_only, self.qualname)
+
+    def _unencodable(self, error: TypeError, offset: int) -> TypeError:
+        # The encoder's path ("[2]['a']") locates the culprit within the parts; map its first
+        # index to the parameter it came from.
+        path: str = getattr(error, "path", "") or ""
+        index, rest = -1, ""
+        if path.startswith("[") and "]" in path:
+            with contextlib.suppress(ValueError):
+                index = int(path[1 : path.index("]")]) + offset
+                rest = path[path.index("]") + 1 :]
+        culprit = getattr(error, "type", None)
+        of = f" of type {culprit.__qualname__}" if isinstance(culprit, type) else ""
+        names = self.plan.names
+        if self.key_fn is not None:
+            where, hint = "the key= function's result", "return encodable parts from key="
+        elif self.receiver and index == 0:
+            where = f"{names[0]!r}"
+            hint = "define __cache_key__() on its class, or pass key=... to build the key"
+        elif 0 <= index < len(names):
+            name = names[index]
+            where = f"argument {name!r}" + (f" (at {rest})" if rest else "")
+            hint = f"pass key=... to build the key yourself, or ignore=({name!r},) to leave it out"
+        else:
+            where = "an argument"
+            hint = "pass key=... to build the key yourself, or ignore=(...) to leave it out"
+        return TypeError(
+            f"{self.module}.{self.qualname}(): {where}{of} cannot be part of a cache key; "
+            f"{hint}. ({error})"
+        )
+
+    # calls ------------------------------------------------------------------------------------
+    def call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
+        try:
+            key = self.make_key(args, kwargs)
+        except BindError:
+            return self.func(*args, **kwargs)  # raises Python's own TypeError for the call
+        cache = self.cache
+        assert cache is not None
+        value = cache._mem_get(key.mem)
+        if value is not MISSING:
+            self.hits += 1
+            return cast(R, self._out(cache, key.mem, value))
+        ran = False
+
+        def load() -> R:
+            nonlocal ran
+            ran = True
+            return self.func(*args, **kwargs)
+
+        if _memory_only_key(key):
+            value = _memory_only_load(cache, key, load, self.ttl)
+        else:
+            value = cache._get_or_load(key, load, self.ttl)
+        self._count(ran)
+        return value if not self.copy or cache._copy else _copy.deepcopy(value)
+
+    async def acall(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        try:
+            key = self.make_key(args, kwargs)
+        except BindError:
+            return await self.func(*args, **kwargs)  # type: ignore[misc]
+        cache = self.cache
+        assert cache is not None
+        value = cache._mem_get(key.mem)
+        if value is not MISSING:
+            self.hits += 1
+            return self._out(cache, key.mem, value)
+        ran = False
+
+        async def load() -> Any:
+            nonlocal ran
+            ran = True
+            return await self.func(*args, **kwargs)  # type: ignore[misc]
+
+        if _memory_only_key(key):
+            value = await _amemory_only_load(cache, key, load, self.ttl)
+        else:
+            value = await cache._aget_or_load(key, load, self.ttl)
+        self._count(ran)
+        return value if not self.copy or cache._copy else _copy.deepcopy(value)
+
+    def _out(self, cache: Cache, mem: Hashable, value: Any) -> Any:
+        # A memory hit: what Cache._get does (credit the saved load time, copy when asked).
+        if cache._costs:
+            cache._credit(mem)
+        if self.copy or cache._copy:
+            return _copy.deepcopy(value)
+        return value
+
+    def _count(self, ran: bool) -> None:
+        if ran:
+            self.misses += 1
+        else:
+            self.lower_hits += 1
+
+    def invalidate(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        """Drop one entry from every tier; whether there was one."""
+        key = self._key_or_error("invalidate", args, kwargs)
+        assert self.cache is not None
+        if _memory_only_key(key):
+            tier = self.cache._memory
+            return tier.delete(key.mem) if tier is not None else False
+        return self.cache._delete(key)
+
+    def refresh(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
+        """Run the function now and overwrite its entry."""
+        key = self._key_or_error("refresh", args, kwargs)
+        value = self.func(*args, **kwargs)
+        self.misses += 1
+        self._store(key, value)
+        return value if not self.copy else _copy.deepcopy(value)
+
+    async def arefresh(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        key = self._key_or_error("refresh", args, kwargs)
+        value = await self.func(*args, **kwargs)  # type: ignore[misc]
+        self.misses += 1
+        await asyncio.to_thread(self._store, key, value)
+        return value if not self.copy else _copy.deepcopy(value)
+
+    def _store(self, key: CacheKey, value: Any) -> None:
+        cache = self.cache
+        assert cache is not None
+        if _memory_only_key(key):
+            tier = cache._memory
+            if tier is not None:
+                tier.set(key.mem, value, expire_at=cache._expire_at(self.ttl))
+        else:
+            cache._set(key, value, self.ttl)
+
+    def _key_or_error(self, what: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> CacheKey:
+        try:
+            return self.make_key(args, kwargs)
+        except BindError:
+            pass
+        sig = inspect.signature(self.func)
+        try:
+            sig.bind(*args, **kwargs)
+        except TypeError as e:
+            raise TypeError(f"{self.qualname}.{what}(): {e}") from None
+        raise TypeError(f"{self.qualname}.{what}(): arguments do not fit {sig}")
+
+    def info(self) -> CacheInfo:
+        cache = self.resolve()
+        stats = cache.stats()
+        memory = stats.tiers.get("memory")
+        memory_on = memory is not None and memory.budget > 0
+        lower = [name for name in stats.tiers if name != "memory"]
+        hits = self.hits + sum(reader() for reader in self.hit_readers)
+        tiers: dict[str, tuple[int, int]] = {}
+        if memory_on:
+            tiers["memory"] = (hits, self.lower_hits + self.misses)
+        if lower:
+            tiers[lower[0]] = (self.lower_hits, self.misses)
+        return CacheInfo(
+            hits=hits + self.lower_hits,
+            misses=self.misses,
+            maxsize=memory.budget if memory is not None else 0,
+            currsize=memory.bytes if memory is not None else 0,
+            tiers=tiers,
+        )
 
 
-class cached_property:  # noqa: N801 - named like functools.cached_property
-    def __init__(self, func: Any) -> None:
-        raise NotImplementedError
+def _memory_only_key(key: CacheKey) -> bool:
+    mem: Any = key.mem
+    return len(mem) == 3 and isinstance(mem[1], InstanceToken)
+
+
+def _memory_only(*_: object) -> str:
+    raise RuntimeError("memcache_kit bug: a memory-only entry reached a lower tier")
+
+
+def _memory_only_load(cache: Cache, key: CacheKey, loader: Callable[[], R], ttl: Any) -> R:
+    """``get_or_load`` for entries keyed by an instance token: this process's memory only."""
+    tier = cache._memory
+    while True:
+        value = cache._mem_get(key.mem)
+        if value is not MISSING:
+            return cast(R, value)
+        call, leader = _flight.begin(key.mem)
+        if leader:
+            break
+        call.check_wait()
+        try:
+            return cast(R, call.result())
+        except Abandoned:
+            continue
+    try:
+        value = loader()
+        if tier is not None:
+            tier.set(key.mem, value, expire_at=cache._expire_at(ttl))
+        call.set_result(value)
+        return value
+    except Exception as e:
+        call.set_exception(e)
+        raise
+    except BaseException:
+        call.set_exception(Abandoned())
+        raise
+    finally:
+        _flight.end(key.mem, call)
+
+
+async def _amemory_only_load(
+    cache: Cache, key: CacheKey, loader: Callable[[], Awaitable[Any]], ttl: Any
+) -> Any:
+    tier = cache._memory
+    while True:
+        value = cache._mem_get(key.mem)
+        if value is not MISSING:
+            return value
+        call, leader = _flight.begin(key.mem)
+        if leader:
+            break
+        call.check_wait()
+        try:
+            return await asyncio.wrap_future(call)
+        except Abandoned:
+            continue
+    try:
+        value = await loader()
+        if tier is not None:
+            tier.set(key.mem, value, expire_at=cache._expire_at(ttl))
+        call.set_result(value)
+        return value
+    except Exception as e:
+        call.set_exception(e)
+        raise
+    except BaseException:
+        call.set_exception(Abandoned())
+        raise
+    finally:
+        _flight.end(key.mem, call)
+
+
+# Single flight for memory-only entries (their memory keys hold per-process tokens, so one
+# table serves every cache).
+_flight = Flight()
+
+
+def _ttl(ttl: TTL) -> float | None:
+    if ttl is None:
+        return None
+    if isinstance(ttl, bool) or not isinstance(ttl, int | float | str):
+        raise TypeError(f"ttl={ttl!r}: give seconds (a number), a string like '10m', or None")
+    try:
+        seconds = parse_duration(ttl)
+    except ValueError as e:
+        raise ValueError(f"ttl={ttl!r}: {e}") from e
+    return seconds
+
+
+class cached_property(Generic[R]):
+    """A property computed once per instance and held by the cache (so it can be evicted).
+
+    Instances are keyed like ``self`` of a cached method; ``del obj.prop`` drops the entry.
+    """
+
+    def __init__(
+        self,
+        func: Callable[[Any], R],
+        *,
+        cache: Cache | str = "default",
+        ttl: TTL | UseDefault = USE_DEFAULT,
+        version: Any = None,
+        copy: bool = False,
+    ) -> None:
+        self.func = func
+        self.core: CachedCore[R] = CachedCore(
+            func,
+            cache=cache,
+            ttl=ttl,
+            version=version,
+            key=None,
+            ignore=(),
+            typed=False,
+            copy=copy,
+            hash_files=False,
+            receiver=True,
+        )
+        self.attrname: str | None = None
+        functools.update_wrapper(self, func)  # type: ignore[arg-type]
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.attrname = name
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        return self.core.call((instance,), {})
+
+    def __set__(self, instance: object, value: Any) -> None:
+        raise AttributeError(
+            f"cached_property {self.attrname or self.func.__name__!r} is read-only; "
+            "'del obj.attr' drops the cached value"
+        )
+
+    def __delete__(self, instance: object) -> None:
+        self.core.invalidate((instance,), {})
+
+
+# -- the public wrappers -------------------------------------------------------------------------
+
+P = ParamSpec("P")
+P2 = ParamSpec("P2")
+S = TypeVar("S")
+R_co = TypeVar("R_co", covariant=True)
+
+
+class CachedFunction(Protocol[P, R_co]):
+    """What ``@cached`` returns: the function, with its signature, plus cache controls.
+
+    For an ``async def`` function ``R_co`` is the coroutine type, so ``await f(x)`` and
+    ``await f.refresh(x)`` have the function's result type.
+    """
+
+    @property
+    def __wrapped__(self) -> Callable[P, R_co]: ...
+
+    @property
+    def cache(self) -> Cache: ...
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
+
+    def cache_info(self) -> CacheInfo: ...
+
+    def cache_clear(self) -> None: ...
+
+    def invalidate(self, *args: P.args, **kwargs: P.kwargs) -> bool: ...
+
+    def refresh(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
+
+    @overload
+    def __get__(self, instance: None, owner: type[Any], /) -> CachedFunction[P, R_co]: ...
+
+    @overload
+    def __get__(
+        self: CachedFunction[Concatenate[S, P2], R_co], instance: S, owner: type[Any] | None, /
+    ) -> CachedFunction[P2, R_co]: ...
+
+
+class _Decorator(Protocol):
+    def __call__(self, func: Callable[P, R], /) -> CachedFunction[P, R]: ...
+
+
+def _attach(target: Any, core: CachedCore[Any]) -> None:
+    target.cache_info = core.info
+    target.cache_clear = core.clear
+    if core.is_async:
+
+        async def refresh(*args: Any, **kwargs: Any) -> Any:
+            return await core.arefresh(args, kwargs)
+
+        target.refresh = refresh
+    else:
+        target.refresh = lambda *args, **kwargs: core.refresh(args, kwargs)
+    target.invalidate = lambda *args, **kwargs: core.invalidate(args, kwargs)
+
+
+def _function(core: CachedCore[Any]) -> Callable[..., Any]:
+    """A plain function wrapper (a real ``def``/``async def``, so introspection sees one)."""
+    n = -1 if core.copy else core.fast_arity
+    live: Cache | None = None  # set once resolved, when the fast lane may serve hits
+    tok: object = None
+    hits = 0
+
+    def on_resolve(c: CachedCore[Any]) -> None:
+        nonlocal live, tok, hits
+        cache = c.cache
+        assert cache is not None
+        tok, hits = c.token, 0
+        live = None if cache._copy else cache
+
+    core._on_resolve.append(on_resolve)
+    core.hit_readers.append(lambda: hits)
+
+    # The hit path (design "The hit path"): for an all-positional call of int/str/bytes/None
+    # values, the memory key is built from the arguments as given, then one memory-tier lookup.
+    # Everything else binds through the plan in ``core.call``. A one-parameter function takes
+    # its argument as a parameter: cheaper than packing and unpacking ``*args``.
+    if core.is_async:
+
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            nonlocal hits
+            cache = live
+            if (
+                cache is not None
+                and not kwargs
+                and len(args) == n
+                and SIMPLE.issuperset(map(type, args))
+            ):
+                value = cache._mem_get((tok, args))
+                if value is not MISSING:
+                    hits += 1
+                    if cache._costs:
+                        cache._credit((tok, args))
+                    return value
+            return await core.acall(args, kwargs)
+
+        return _finish(wrapper, core)
+
+    if n == 1:
+
+        def wrapper1(a: Any = _NOARG, /, *args: Any, **kwargs: Any) -> Any:
+            nonlocal hits
+            cache = live
+            if cache is not None and not args and not kwargs and type(a) in SIMPLE:
+                mem = (tok, (a,))
+                value = cache._mem_get(mem)
+                if value is not MISSING:
+                    hits += 1
+                    if cache._costs:
+                        cache._credit(mem)
+                    return value
+            return core.call(args if a is _NOARG else (a, *args), kwargs)
+
+        return _finish(wrapper1, core)
+
+    def wrapper_n(*args: Any, **kwargs: Any) -> Any:
+        nonlocal hits
+        cache = live
+        if (
+            cache is not None
+            and not kwargs
+            and len(args) == n
+            and SIMPLE.issuperset(map(type, args))
+        ):
+            mem = (tok, args)
+            value = cache._mem_get(mem)
+            if value is not MISSING:
+                hits += 1
+                if cache._costs:
+                    cache._credit(mem)
+                return value
+        return core.call(args, kwargs)
+
+    return _finish(wrapper_n, core)
+
+
+def _finish(wrapper: Callable[..., Any], core: CachedCore[Any]) -> Callable[..., Any]:
+    functools.update_wrapper(wrapper, core.func)
+    _attach(wrapper, core)
+    target: Any = wrapper
+    if isinstance(core.cache_spec, Cache):
+        target.cache = core.cache_spec
+    else:
+        # A function cannot have a lazy attribute: ``cache`` appears at resolution (first
+        # call, cache_info(), ...); resolve_cache() resolves it on demand.
+        core._on_resolve.append(lambda c: setattr(wrapper, "cache", c.cache))
+    target.resolve_cache = core.resolve
+    return wrapper
+
+
+class _CachedMethod:
+    """A cached method (or classmethod): binds like a function, keys ``self`` as designed."""
+
+    def __init__(self, core: CachedCore[Any], *, classmethod_: bool = False) -> None:
+        self._core = core
+        self._classmethod = classmethod_
+        functools.update_wrapper(self, core.func)
+        _attach(self, core)
+
+    @property
+    def cache(self) -> Cache:
+        return self._core.resolve()
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        if self._classmethod:
+            return _Bound(self._core, owner if owner is not None else type(instance))
+        if instance is None:
+            return self
+        return _Bound(self._core, instance)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        core = self._core
+        return core.acall(args, kwargs) if core.is_async else core.call(args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<cached method {self._core.qualname}>"
+
+
+class _Bound:
+    """A cached method bound to its instance (or class): ``obj.method.invalidate(x)`` works."""
+
+    __slots__ = ("__self__", "_core")
+
+    def __init__(self, core: CachedCore[Any], receiver: object) -> None:
+        self._core = core
+        self.__self__ = receiver
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        core = self._core
+        if core.is_async:
+            return core.acall((self.__self__, *args), kwargs)
+        return core.call((self.__self__, *args), kwargs)
+
+    @property
+    def __wrapped__(self) -> Any:
+        return self._core.func.__get__(self.__self__)
+
+    def __getattr__(self, name: str) -> Any:
+        # __name__, __qualname__, __doc__, __module__, ...: those of the function.
+        return getattr(self._core.func, name)
+
+    @property
+    def cache(self) -> Cache:
+        return self._core.resolve()
+
+    def cache_info(self) -> CacheInfo:
+        return self._core.info()
+
+    def cache_clear(self) -> None:
+        self._core.clear()
+
+    def invalidate(self, *args: Any, **kwargs: Any) -> bool:
+        return self._core.invalidate((self.__self__, *args), kwargs)
+
+    def refresh(self, *args: Any, **kwargs: Any) -> Any:
+        core = self._core
+        if core.is_async:
+            return core.arefresh((self.__self__, *args), kwargs)
+        return core.refresh((self.__self__, *args), kwargs)
+
+    def __repr__(self) -> str:
+        return f"<bound cached method {self._core.qualname} of {self.__self__!r}>"
+
+
+def _in_class_body(func: Callable[..., Any]) -> bool:
+    parts = getattr(func, "__qualname__", "").split(".")
+    return len(parts) >= 2 and parts[-2] != "<locals>"
+
+
+def _first_param(func: Callable[..., Any]) -> str | None:
+    code = getattr(func, "__code__", None)
+    if code is None or not code.co_argcount:
+        return None
+    name: str = code.co_varnames[0]
+    return name
+
+
+def _decorate(func: Any, options: dict[str, Any]) -> Any:
+    if isinstance(func, staticmethod):
+        return staticmethod(_decorate(func.__func__, options))
+    if isinstance(func, classmethod):
+        core = CachedCore(func.__func__, receiver=True, **options)
+        return _CachedMethod(core, classmethod_=True)
+    if isinstance(func, cached_property | _CachedMethod) or not callable(func):
+        raise TypeError(f"cached() decorates functions and methods, not {func!r}")
+    method = _in_class_body(func) and _first_param(func) in ("self", "cls")
+    core = CachedCore(func, receiver=method, **options)
+    return _CachedMethod(core) if method else _function(core)
+
+
+@overload
+def cached(func: Callable[P, R], /) -> CachedFunction[P, R]: ...
+
+
+@overload
+def cached(
+    *,
+    cache: Cache | str = "default",
+    ttl: TTL | UseDefault = USE_DEFAULT,
+    version: Any = None,
+    key: Callable[..., Any] | None = None,
+    ignore: Collection[str] = (),
+    typed: bool = False,
+    copy: bool = False,
+    hash_files: bool = False,
+) -> _Decorator: ...
+
+
+def cached(
+    func: Any = None,
+    /,
+    *,
+    cache: Cache | str = "default",
+    ttl: TTL | UseDefault = USE_DEFAULT,
+    version: Any = None,
+    key: Callable[..., Any] | None = None,
+    ignore: Collection[str] = (),
+    typed: bool = False,
+    copy: bool = False,
+    hash_files: bool = False,
+) -> Any:
+    """Memoize a function, coroutine function or method in a ``Cache`` (see docs/decorators.md).
+
+    ``cache`` is a ``Cache`` or a name resolved by ``get_cache`` at the first call. ``ttl``
+    (seconds or "10m"/"7d"; ``None`` = never expires) overrides the cache's default for this
+    function's entries. ``version`` replaces the code fingerprint in the namespace. ``key`` is
+    called with the same arguments and returns the key's parts; ``ignore`` names arguments
+    left out of the key. ``typed`` keys 1, 1.0 and True apart. ``copy`` returns deep copies.
+    ``hash_files`` keys ``Path`` arguments by content instead of size and mtime.
+    """
+    options = {
+        "cache": cache,
+        "ttl": ttl,
+        "version": version,
+        "key": key,
+        "ignore": tuple(ignore) if not isinstance(ignore, str) else (ignore,),
+        "typed": typed,
+        "copy": copy,
+        "hash_files": hash_files,
+    }
+    if func is not None:
+        return _decorate(func, options)
+    return lambda f: _decorate(f, options)
