@@ -17,8 +17,9 @@ import shutil
 import sys
 import types
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from fractions import Fraction
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
@@ -311,10 +312,10 @@ def _registered_handler(fn: Sizer, klass: type) -> _Handler:
 # sizeof: the walk
 
 _EXACT_N = 256  # containers with at most this many children are walked in full
-_K0 = 32  # first sample of a larger container
+_K0 = 16  # first sample of a larger container
 _K_MAX = 2048  # largest sample of one container
 _K_SHALLOW = 8  # sample of a container reached when the visit budget is spent
-_REL_SE = 0.025  # stop sampling when the standard error is at most this fraction of the total
+_REL_SE = 0.03  # stop sampling when the standard error is at most this fraction of the total
 _BUDGET = 50_000  # object visits per sizeof() call, divided among the children walked
 _MAX_DEPTH = 100  # nesting below this is charged shallowly (the walk recurses)
 _SEED = 0x5EED  # a seeded sample makes sizeof() repeatable for the same value
@@ -402,57 +403,135 @@ class _Walk:
 
     def children(
         self,
-        n: int,
-        at: Callable[[int], Iterable[Any]],
+        columns: tuple[Sequence[Any], ...],
         budget: int,
         depth: int,
         own: int,
-        every: Iterable[Any] | None = None,
     ) -> None:
-        """Charge the children ``at(0) .. at(n-1)`` of a container whose own size is ``own``
-        (``every``, when given, iterates over all of them faster)."""
+        """Charge the children of a container whose own size is ``own``: child ``i`` is
+        ``col[i]`` for each of the equally long ``columns`` (a dict has keys and values)."""
+        n = len(columns[0])
         if n <= 0:
             return
-        if n <= _EXACT_N and n <= budget:
-            child_budget = (budget - n) // n
-            if every is None:
-                every = (child for i in range(n) for child in at(i))
-            for child in every:
-                self.visit(child, child_budget, depth + 1)
+        if n <= _EXACT_N and n * len(columns) <= budget:
+            child_budget = (budget - n * len(columns)) // (n * len(columns))
+            for col in columns:
+                for child in col:
+                    self.visit(child, child_budget, depth + 1)
             return
         k_max = min(n, _K_MAX, max(budget, _K_SHALLOW))
         child_budget = (budget - k_max) // k_max if budget >= k_max else -1
-        rng = random.Random(_SEED ^ n)
         level = len(self.open)
         self.open.append(True)
-        parent, groups, picked = self.group, list[int](), set[int]()
-        target = min(_K0, k_max)
+        parent, picked = self.group, list[tuple[int, int]]()
+        seen, owner, sums, parents, levels = (
+            self.seen,
+            self.owner,
+            self.sums,
+            self.parent,
+            self.level,
+        )
+        strata = _Strata(n, min(_K0, k_max))
+        batch = strata.first()
         while True:
-            while len(groups) < target:
-                i = rng.randrange(n)
-                if i in picked:
-                    continue
-                picked.add(i)
-                g = self.group = len(self.sums)
-                self.sums.append(0.0)
-                self.parent.append(parent)
-                self.level.append(level)
-                groups.append(g)
-                for child in at(i):
-                    self.visit(child, child_budget, depth + 1)
+            for i in batch:
+                g = self.group = len(sums)
+                sums.append(0.0)
+                parents.append(parent)
+                levels.append(level)
+                picked.append((i, g))
+                acc = 0
+                for col in columns:
+                    child = col[i]
+                    # Scalars inline: this loop is most of the time sizeof() takes.
+                    t = type(child)
+                    if t is int:
+                        if -5 <= child <= 256:
+                            continue
+                    elif not (t is str or t is float or t is bytes):
+                        self.visit(child, child_budget, depth + 1)
+                        continue
+                    elif t is not float and len(child) <= 1 and _free_singleton(child):
+                        continue
+                    ci = id(child)
+                    if ci in seen:
+                        self.first_sight(child)
+                        continue
+                    seen.add(ci)
+                    size = sys.getsizeof(child)
+                    if t is int and size == _ONE_DIGIT_INT:
+                        size = _MEDIUM_INT
+                    acc += size
+                    owner[ci] = (g, size)
+                sums[g] += acc
                 self.group = parent
-            k = len(groups)
-            if k >= k_max:
+            k = len(picked)
+            if 2 * k > k_max:
                 break
-            vals = [self.sums[g] for g in groups]
+            # One sample per stratum: the successive-difference variance estimator follows
+            # trends along the container (sorted keys, growing strings) instead of counting
+            # them as noise, so ordered data needs fewer samples.
+            picked.sort()
+            vals = [sums[g] for _, g in picked]
             mean = math.fsum(vals) / k
-            var = math.fsum((v - mean) ** 2 for v in vals) / (k - 1)
+            var = math.fsum((b - a) ** 2 for a, b in pairwise(vals)) / (2 * (k - 1))
             se = n * math.sqrt(var / k * (1 - k / n))
             if se <= _REL_SE * (n * mean + own):
                 break
-            target = min(2 * target, k_max)
+            batch = strata.split()
         self.open[level] = False
-        self.sums[parent] += n * math.fsum(self.sums[g] for g in groups) / len(groups)
+        sums[parent] += n * math.fsum(sums[g] for _, g in picked) / len(picked)
+
+
+_RANDOM: list[float] = []  # one seeded stream shared by all calls: seeding per call costs 5 µs
+
+
+class _Strata:
+    """A stratified random sample of ``range(n)``: ``k`` equal strata, one random index in each;
+    ``split()`` halves every stratum and draws in the half that has no index yet. The draws come
+    from one seeded stream, so sizeof() of the same value is repeatable."""
+
+    __slots__ = ("k", "n", "pos", "rng", "sample")
+
+    def __init__(self, n: int, k: int) -> None:
+        if not _RANDOM:
+            rng0 = random.Random(_SEED)
+            _RANDOM.extend(rng0.random() for _ in range(4096))
+        self.n, self.k, self.pos = n, k, n * 2654435761 % 2048
+        self.rng: random.Random | None = None
+        self.sample: list[int] = []
+
+    def _draw(self, lo: int, hi: int) -> int:
+        """A random integer in [lo, hi)."""
+        if self.pos < len(_RANDOM):
+            u = _RANDOM[self.pos]
+            self.pos += 1
+        else:
+            self.rng = self.rng or random.Random(_SEED ^ self.n)
+            u = self.rng.random()
+        return lo + int(u * (hi - lo))
+
+    def first(self) -> list[int]:
+        n, k, pos = self.n, self.k, self.pos
+        if pos + k > len(_RANDOM):
+            self.sample = [self._draw(-(-j * n // k), -(-(j + 1) * n // k)) for j in range(k)]
+            return self.sample
+        self.pos += k
+        b = [-(-j * n // k) for j in range(k + 1)]  # ceil(j*n/k): strata are never empty
+        self.sample = [
+            b[j] + int(u * (b[j + 1] - b[j])) for j, u in enumerate(_RANDOM[pos : pos + k])
+        ]
+        return self.sample
+
+    def split(self) -> list[int]:
+        n, k2 = self.n, 2 * self.k
+        new = []
+        for j, i in enumerate(self.sample):
+            lo, mid, hi = (-(-m * n // k2) for m in (2 * j, 2 * j + 1, 2 * j + 2))
+            new.append(self._draw(mid, hi) if i < mid else self._draw(lo, mid))
+        self.sample = sorted(self.sample + new)
+        self.k = k2
+        return new
 
 
 def _free_singleton(obj: Any) -> bool:
@@ -508,7 +587,7 @@ def _sequence(walk: _Walk, obj: Any, budget: int, depth: int) -> None:
     if budget < 0:
         return
     seq = obj if isinstance(obj, list | tuple) else list(obj)
-    walk.children(len(seq), lambda i: (seq[i],), budget, depth, own, seq)
+    walk.children((seq,), budget, depth, own)
 
 
 def _set(walk: _Walk, obj: Any, budget: int, depth: int) -> None:
@@ -522,7 +601,7 @@ def _set(walk: _Walk, obj: Any, budget: int, depth: int) -> None:
             walk.visit(child, child_budget, depth + 1)
         return
     seq = list(obj)
-    walk.children(len(seq), lambda i: (seq[i],), budget, depth, own)
+    walk.children((seq,), budget, depth, own)
 
 
 def _dict(walk: _Walk, obj: Any, budget: int, depth: int) -> None:
@@ -538,7 +617,7 @@ def _dict(walk: _Walk, obj: Any, budget: int, depth: int) -> None:
             walk.visit(value, child_budget, depth + 1)
         return
     keys, values = list(obj), list(obj.values())
-    walk.children(n, lambda i: (keys[i], values[i]), budget, depth, own)
+    walk.children((keys, values), budget, depth, own)
 
 
 def _memoryview(walk: _Walk, obj: memoryview, budget: int, depth: int) -> None:
@@ -660,7 +739,7 @@ def _ndarray(walk: _Walk, obj: Any, budget: int, depth: int) -> None:
         a = base
     if a.dtype.hasobject and budget >= 0 and a.size:
         flat = a.reshape(-1) if a.flags.c_contiguous else a.ravel()
-        walk.children(flat.size, lambda i: (flat[i],), budget, depth, sys.getsizeof(a))
+        walk.children((flat,), budget, depth, sys.getsizeof(a))
 
 
 def _pandas_handler(t: type) -> _Handler | None:
