@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import _serial, _sizes
+from . import _cache_env, _serial, _sizes
 from ._errors import ConfigError
 
 __all__ = [
@@ -344,9 +344,8 @@ _DEFAULTS: dict[str, tuple[Any, Any]] = {
 
 
 def default_directory(name: str) -> Path:
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("memcache_kit")) / name
+    # The same place Cache(name) uses without directory=, so `config show` tells the truth.
+    return _cache_env.default_directory(name)
 
 
 def cache_defaults(name: str) -> dict[str, Value]:

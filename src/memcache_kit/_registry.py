@@ -20,6 +20,7 @@ from ._cache import Cache
 from ._config import Layer, Origin, Value
 from ._errors import CacheWarning, ConfigError
 from ._settings import settings
+from ._tiers.governor import governor
 
 __all__ = ["configure", "get_cache"]
 
@@ -209,9 +210,7 @@ def _apply_settings(top: dict[str, Value]) -> None:
 
 
 def _enforce_total_memory() -> None:
-    from ._tiers import memory
-
-    memory.enforce()
+    governor.enforce()
 
 
 # -- for the command line and tests ------------------------------------------------------------
