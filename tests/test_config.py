@@ -267,10 +267,16 @@ def test_configure_a_file_and_the_pyproject_form(tmp_path: Path) -> None:
     assert sources("a")["memory"] == f"configure({f})"
 
 
-def test_configure_before_first_use_names_the_cache_a_decorator_will_resolve() -> None:
+def test_configure_after_a_decorator_named_the_cache() -> None:
     # Decorators and proxies resolve their cache name through get_cache at first use, so a
     # configure() after they were defined, but before they run, decides the budgets.
+    @mk.cached(cache="late")
+    def double(x: int) -> int:
+        return 2 * x
+
     mk.configure(cache_conf("late", memory="5MiB", disk=False))
+    assert double(21) == 42
+    assert double.cache_info().maxsize == 5 * MiB
     cache = mk.get_cache("late")
     assert (cache.memory_budget, cache.disk_budget) == (5 * MiB, 0)
 
