@@ -636,41 +636,41 @@ class Cache:
         fits = mem is not None and size <= mem.budget
         with self._stripe(key.mem):
             self._pending.pop(key.mem, None)
-            state = MEMORY_ONLY
+            state = MEMORY_ONLY if disk is None else DIRTY
             if disk is not None and (self._write_through or not fits):
-                if disk.set(key.disk, value, expire_at=expire_at, label=key.label):
-                    state = ON_DISK
-                else:
-                    self._declined(value, fits)
-            elif disk is not None:
-                state = DIRTY
+                state = self._write_disk(disk, key, value, expire_at)
             stored = False
             if mem is not None:
-                meta = _Meta(key, state, cost)
                 if fits:
+                    meta = _Meta(key, state, cost)
                     stored = mem.set(key.mem, value, expire_at=expire_at, size=size, meta=meta)
                 else:
                     mem.delete(key.mem)  # an older, smaller value must not shadow this one
+                if not stored and state == DIRTY and disk is not None:
+                    # the memory tier refused after all (the process-wide cap): straight down
+                    state = self._write_disk(disk, key, value, expire_at)
             if stored and cost:
                 self._costs[key.mem] = cost
             else:
                 self._costs.pop(key.mem, None)
-            declined = disk is not None and state == MEMORY_ONLY  # already warned
-            if not stored and state != ON_DISK and not declined and mem is not None:
-                self._warn_once(
-                    "too-large",
-                    f"cache {self._name!r}: a value of {size} bytes is larger than every tier "
-                    f"(memory budget {self._memory_bytes}); it is returned but not stored",
-                )
+        if not stored and state != ON_DISK and (mem is not None or disk is not None):
+            self._warn_once(
+                "not-stored",
+                f"cache {self._name!r}: a {type(value).__name__} value ({size} bytes in memory) "
+                f"fits no tier (memory budget {self.memory_budget}, disk budget "
+                f"{self.disk_budget}, or the disk tier cannot serialize it); it is returned but "
+                "not stored. Further such values are not reported.",
+            )
 
-    def _declined(self, value: Any, fits_memory: bool) -> None:
-        where = "kept in memory only" if fits_memory else "not stored"
-        self._warn_once(
-            "declined",
-            f"cache {self._name!r}: the disk tier declined a value of type "
-            f"{type(value).__name__} (not picklable by the {self._serializer!r} serializer, "
-            f"or larger than the disk budget); it is {where}",
-        )
+    def _write_disk(
+        self, disk: DiskTier, key: CacheKey, value: Any, expire_at: float | None
+    ) -> int:
+        if disk.set(key.disk, value, expire_at=expire_at, label=key.label):
+            return ON_DISK
+        # Declined (too large for the disk budget, unserializable, tier degraded): an older
+        # value there must not come back in place of this one.
+        disk.delete(key.disk)
+        return MEMORY_ONLY
 
     def _warn_once(self, what: str, message: str) -> None:
         if what in self._warned:
@@ -719,7 +719,6 @@ class Cache:
                     self._spills += 1
                 else:
                     disk.delete(meta.key.disk)
-                    self._declined(e.value, False)
             finally:
                 if self._pending.get(e.key) is e:
                     del self._pending[e.key]
@@ -840,10 +839,13 @@ def _hit_path(cache: Cache, mem_get: Callable[[Hashable], Any]) -> Callable[[Any
 
 
 def _metas(mem: MemoryTier) -> list[_Meta]:
-    entries: Callable[[], Any] | None = getattr(mem, "metas", None)
-    if entries is None:
-        return []
-    return [m for m in entries() if isinstance(m, _Meta)]
+    listing: Callable[[], Any] | None = getattr(mem, "metas", None)
+    if listing is not None:
+        return [m for m in listing() if isinstance(m, _Meta)]
+    # Until the memory tier lists its metas: its data dict maps keys to entries with .meta
+    # (one C-level copy, consistent under the GIL).
+    data: dict[Hashable, Any] = vars(mem).get("_data", {})
+    return [m for e in list(data.values()) if isinstance(m := getattr(e, "meta", None), _Meta)]
 
 
 def _disk_expiry(disk: DiskTier, key: str) -> float | None:

@@ -116,10 +116,14 @@ def _unescape(field: str) -> str:
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 
-def filesystem_type(path: Path, mounts: str = "/proc/mounts") -> str | None:
-    """The filesystem type of the mount holding ``path`` (longest mount-point prefix)."""
+MOUNTS = "/proc/mounts"
+
+
+def filesystem_type(path: Path, mounts: str | None = None) -> str | None:
+    """The filesystem type of the mount holding ``path`` (longest mount-point prefix), or
+    None where ``/proc/mounts`` cannot be read (not Linux)."""
     try:
-        with open(mounts, encoding="utf-8", errors="replace") as f:
+        with open(mounts or MOUNTS, encoding="utf-8", errors="replace") as f:
             lines = f.read().splitlines()
     except OSError:
         return None
