@@ -8,6 +8,7 @@ numpy, pandas, polars, pyarrow and torch are recognised by module name, never im
 
 from __future__ import annotations
 
+import gc
 import math
 import mmap
 import os
@@ -655,7 +656,7 @@ _BUILTIN: dict[type, _Handler] = {
 
 def _plain_instance(t: type) -> bool:
     return getattr(t, "__sizeof__", None) is object.__sizeof__ and (
-        hasattr(t, "__dict__") or bool(_slot_names(t))
+        t.__dictoffset__ != 0 or bool(_slot_names(t))
     )
 
 
@@ -675,21 +676,30 @@ def _slot_names(t: type) -> tuple[str, ...]:
     return names
 
 
+# Python 3.11 and 3.12 keep an instance's attribute values in an array outside the object until
+# something asks for __dict__ (asking would allocate a dict, so sizeof() does not). Measured with
+# tracemalloc on 3.11: 8 bytes a value plus 16 to 20; getsizeof() counts none of it.
+_MANAGED_DICT = 1 << 4  # Py_TPFLAGS_MANAGED_DICT
+_VALUES_ARRAY = (3, 11) <= sys.version_info[:2] < (3, 13)
+
+
 def _instance(walk: _Walk, obj: Any, budget: int, depth: int) -> None:
-    walk.charge(obj, sys.getsizeof(obj))
+    t = type(obj)
+    size = sys.getsizeof(obj)
+    # The GC's view of the object lists its attribute and slot values (or its __dict__ once one
+    # exists) without creating anything.
+    refs = [r for r in gc.get_referents(obj) if r is not t]
+    if (
+        _VALUES_ARRAY
+        and t.__flags__ & _MANAGED_DICT
+        and not (len(refs) == 1 and type(refs[0]) is dict)
+    ):
+        size += 8 * len(refs) + 18
+    walk.charge(obj, size)
     if budget < 0:
         return
-    fields: list[Any] = []
-    for name in _slot_names(type(obj)):
-        try:
-            fields.append(getattr(obj, name))
-        except AttributeError:
-            continue
-    d = getattr(obj, "__dict__", None)
-    if isinstance(d, dict):
-        fields.append(d)
-    for f in fields:
-        walk.visit(f, budget // max(len(fields), 1), depth + 1)
+    for r in refs:
+        walk.visit(r, budget // max(len(refs), 1), depth + 1)
 
 
 _PYMPLER_LIMIT = 8  # recursion depth for pympler: bounds its time on unknown objects
