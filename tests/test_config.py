@@ -298,6 +298,8 @@ def test_sizes_accept_what_parse_size_accepts() -> None:
 
 def test_total_memory_and_secret_file_reach_the_settings(tmp_path: Path) -> None:
     secret = tmp_path / "secret"
+    secret.write_text("k" * 32)
+    secret.chmod(0o600)
     mk.configure({"total_memory": "40MiB", "secret_file": str(secret)})
     assert settings.total_memory == 40 * MiB
     assert settings.secret_file == secret
@@ -412,6 +414,19 @@ def test_a_directory_that_cannot_be_used(tmp_path: Path) -> None:
         msg = configure_error(cache_conf("f", directory=str(d / "sub")))
         assert "is not writable by this user" in msg
     assert "configure()" in msg
+
+
+def test_a_secret_file_is_checked_at_once(tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    msg = configure_error({"secret_file": str(secret)})
+    assert msg.startswith(f"configure() mapping (top level): secret_file = {str(secret)!r}: ")
+    assert "does not exist" in msg
+    secret.write_text("k" * 32)
+    secret.chmod(0o644)
+    assert "chmod 600" in configure_error({"secret_file": str(secret)})
+    secret.chmod(0o600)
+    secret.write_text("short")
+    assert "at least 16" in configure_error({"secret_file": str(secret)})
 
 
 def test_a_bad_cache_name_and_a_bad_argument() -> None:

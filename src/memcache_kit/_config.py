@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import _cache_env, _serial, _sizes
+from . import _cache_env, _serial, _settings, _sizes
 from ._errors import ConfigError
 
 __all__ = [
@@ -219,10 +219,12 @@ def sharing_problem(p: Path) -> str | None:
 
 def _secret_file(raw: Any, ctx: _Ctx) -> Path:
     p = _path(raw, ctx)
-    if p.exists() and not p.is_file():
-        raise _Invalid(f"{str(p)!r} exists and is not a file")
-    if not p.exists() and not p.parent.is_dir():
-        raise _Invalid(f"the folder {str(p.parent)!r} of the secret file does not exist")
+    # Read it now, with the checks signing will apply (exists, yours, mode 0600, long enough),
+    # so a bad key file fails here rather than at the first disk write.
+    try:
+        _settings._read_key_file(p, what="secret_file")
+    except (OSError, ValueError) as e:
+        raise _Invalid(str(e)) from None
     return p
 
 
