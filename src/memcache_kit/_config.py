@@ -431,8 +431,9 @@ def mapping_layer(data: Mapping[str, Any], origin: Origin, source: str) -> tuple
     for name, table in caches.items():
         tname = f"caches.{name}"
         if not isinstance(name, str) or not NAME_PATTERN.match(name):
+            full = ".".join(p for p in (origin.prefix, tname) if p)
             errors.append(
-                f"{origin.label} [{tname}]: cache name {name!r} is not allowed "
+                f"{origin.label} [{full}]: cache name {name!r} is not allowed "
                 "(letters, digits, '_', '-' and '.', not starting with '.' or '-')"
             )
             continue
