@@ -20,7 +20,11 @@ def _isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: p
     for var in list(os.environ):
         if var.startswith("MEMCACHE_KIT") and var != "MEMCACHE_KIT_REQUIRE_REDIS":
             monkeypatch.delenv(var)
+    from memcache_kit import _registry
+
+    _registry._reset()
     yield
+    _registry._reset()
 
 
 @pytest.fixture
