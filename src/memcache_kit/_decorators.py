@@ -34,7 +34,7 @@ from ._registry import get_cache
 from ._shapes import MISSING, USE_DEFAULT, CacheInfo, UseDefault
 from ._sizes import parse_duration
 
-__all__ = ["CachedFunction", "cached", "cached_property"]
+__all__ = ["CachedClassMethod", "CachedFunction", "CachedProperty", "cached", "cached_property"]
 
 R = TypeVar("R")
 TTL = float | int | str | None
@@ -428,21 +428,21 @@ def _ttl(ttl: TTL) -> float | None:
     return seconds
 
 
-class cached_property(Generic[R]):
-    """A property computed once per instance and held by the cache (so it can be evicted).
-
-    Instances are keyed like ``self`` of a cached method; ``del obj.prop`` drops the entry.
-    """
+class CachedProperty(Generic[R]):
+    """What ``@cached_property`` makes: a data descriptor reading its value from the cache."""
 
     def __init__(
         self,
         func: Callable[[Any], R],
+        /,
         *,
         cache: Cache | str = "default",
         ttl: TTL | UseDefault = USE_DEFAULT,
         version: Any = None,
         copy: bool = False,
     ) -> None:
+        if not callable(func):
+            raise TypeError(f"cached_property decorates a method, not {func!r}")
         self.func = func
         self.core: CachedCore[R] = CachedCore(
             func,
@@ -459,13 +459,19 @@ class cached_property(Generic[R]):
         self.attrname: str | None = None
         functools.update_wrapper(self, func)  # type: ignore[arg-type]
 
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.attrname = name
+    @overload
+    def __get__(self, instance: None, owner: type[Any] | None = None) -> CachedProperty[R]: ...
 
-    def __get__(self, instance: object, owner: type | None = None) -> Any:
+    @overload
+    def __get__(self, instance: object, owner: type[Any] | None = None) -> R: ...
+
+    def __get__(self, instance: object, owner: type[Any] | None = None) -> Any:
         if instance is None:
             return self
         return self.core.call((instance,), {})
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.attrname = name
 
     def __set__(self, instance: object, value: Any) -> None:
         raise AttributeError(
@@ -483,6 +489,7 @@ P = ParamSpec("P")
 P2 = ParamSpec("P2")
 S = TypeVar("S")
 R_co = TypeVar("R_co", covariant=True)
+S_contra = TypeVar("S_contra", contravariant=True)
 
 
 class CachedFunction(Protocol[P, R_co]):
@@ -508,8 +515,10 @@ class CachedFunction(Protocol[P, R_co]):
 
     def refresh(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
 
+    # Binding, for type checkers: through the class a method is unbound; through an
+    # instance it binds its first parameter.
     @overload
-    def __get__(self, instance: None, owner: type[Any], /) -> CachedFunction[P, R_co]: ...
+    def __get__(self, instance: None, owner: type[Any] | None, /) -> CachedFunction[P, R_co]: ...
 
     @overload
     def __get__(
@@ -517,7 +526,63 @@ class CachedFunction(Protocol[P, R_co]):
     ) -> CachedFunction[P2, R_co]: ...
 
 
+class CachedClassMethod(Protocol[S_contra, P, R_co]):
+    """What ``@cached`` returns for a function whose first parameter is ``cls: type[S]``: a
+    classmethod under ``@classmethod`` (in either order), binding its class for type checkers."""
+
+    def __call__(self, cls: type[S_contra], /, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
+
+    def __get__(
+        self, instance: Any, owner: type[Any] | None = None, /
+    ) -> CachedFunction[P, R_co]: ...
+
+
+class _PropertyDecorator(Protocol):
+    def __call__(self, func: Callable[[Any], R], /) -> CachedProperty[R]: ...
+
+
+@overload
+def cached_property(func: Callable[[Any], R], /) -> CachedProperty[R]: ...
+
+
+@overload
+def cached_property(
+    *,
+    cache: Cache | str = "default",
+    ttl: TTL | UseDefault = USE_DEFAULT,
+    version: Any = None,
+    copy: bool = False,
+) -> _PropertyDecorator: ...
+
+
+def cached_property(
+    func: Any = None,
+    /,
+    *,
+    cache: Cache | str = "default",
+    ttl: TTL | UseDefault = USE_DEFAULT,
+    version: Any = None,
+    copy: bool = False,
+) -> Any:
+    """A property computed once per instance and held by the cache (so it can be evicted).
+
+    ``@cached_property`` or ``@cached_property(cache=..., ttl=..., version=..., copy=...)``.
+    Instances are keyed like ``self`` of a cached method; ``del obj.prop`` drops the entry.
+    Concurrent first reads compute the value once (the cache's single flight).
+    """
+    options = {"cache": cache, "ttl": ttl, "version": version, "copy": copy}
+    if func is None:
+        return lambda f: CachedProperty(f, **options)
+    return CachedProperty(func, **options)
+
+
 class _Decorator(Protocol):
+    @overload
+    def __call__(
+        self, func: Callable[Concatenate[type[S], P], R], /
+    ) -> CachedClassMethod[S, P, R]: ...
+
+    @overload
     def __call__(self, func: Callable[P, R], /) -> CachedFunction[P, R]: ...
 
 
@@ -722,11 +787,15 @@ def _decorate(func: Any, options: dict[str, Any]) -> Any:
     if isinstance(func, classmethod):
         core = CachedCore(func.__func__, receiver=True, **options)
         return _CachedMethod(core, classmethod_=True)
-    if isinstance(func, cached_property | _CachedMethod) or not callable(func):
+    if isinstance(func, CachedProperty | _CachedMethod) or not callable(func):
         raise TypeError(f"cached() decorates functions and methods, not {func!r}")
     method = _in_class_body(func) and _first_param(func) in ("self", "cls")
     core = CachedCore(func, receiver=method, **options)
     return _CachedMethod(core) if method else _function(core)
+
+
+@overload
+def cached(func: Callable[Concatenate[type[S], P], R], /) -> CachedClassMethod[S, P, R]: ...
 
 
 @overload
