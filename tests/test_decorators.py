@@ -822,11 +822,15 @@ def test_cached_property(mem_cache: mk.Cache) -> None:
 
     m = Model(3)
     results: list[list[int]] = []
-    threads = [threading.Thread(target=lambda: results.append(m.weights)) for _ in range(8)]
+    def read(obj: Model = m) -> None:
+        results.append(obj.weights)
+
+    threads = [threading.Thread(target=read) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=30)
+    del read, threads
     assert results == [[0, 1, 2]] * 8
     assert seen.n == 1  # thread-safe: computed once
     assert "weights" not in vars(m)  # held by the cache, not the instance
