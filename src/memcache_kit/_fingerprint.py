@@ -29,6 +29,11 @@ __all__ = ["fingerprint", "loader_identity"]
 _CO_HAS_DOCSTRING: Final = getattr(inspect, "CO_HAS_DOCSTRING", 0)
 
 
+# Generator, coroutine, varargs and scope flags. Compiler-feature flags (``from __future__``,
+# inherited by exec/compile from the caller) are left out: what they change shows in the bytecode.
+_BEHAVIOUR_FLAGS: Final = 0x3FF
+
+
 def _code_parts(code: types.CodeType) -> tuple[Any, ...]:
     consts: list[Any] = []
     for i, c in enumerate(code.co_consts):
@@ -49,7 +54,7 @@ def _code_parts(code: types.CodeType) -> tuple[Any, ...]:
         code.co_argcount,
         code.co_posonlyargcount,
         code.co_kwonlyargcount,
-        code.co_flags & ~_CO_HAS_DOCSTRING,
+        code.co_flags & _BEHAVIOUR_FLAGS,
         code.co_exceptiontable,  # try/except ranges, in bytecode offsets (no line numbers)
     )
 
