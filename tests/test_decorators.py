@@ -822,6 +822,7 @@ def test_cached_property(mem_cache: mk.Cache) -> None:
 
     m = Model(3)
     results: list[list[int]] = []
+
     def read(obj: Model = m) -> None:
         results.append(obj.weights)
 

@@ -21,6 +21,7 @@ import contextlib
 import copy as _copy
 import functools
 import inspect
+import os
 import threading
 from collections.abc import Awaitable, Callable, Collection, Hashable
 from typing import Any, Concatenate, Final, Generic, ParamSpec, Protocol, TypeVar, cast, overload
@@ -358,7 +359,7 @@ def _memory_only_load(cache: Cache, key: CacheKey, loader: Callable[[], R], ttl:
         call, leader = _flight.begin(key.mem)
         if leader:
             break
-        call.check_wait()
+        call.check_wait(blocking=True)
         try:
             return cast(R, call.result())
         except Abandoned:
@@ -390,7 +391,7 @@ async def _amemory_only_load(
         call, leader = _flight.begin(key.mem)
         if leader:
             break
-        call.check_wait()
+        call.check_wait(blocking=False)
         try:
             return await asyncio.wrap_future(call)
         except Abandoned:
@@ -412,8 +413,11 @@ async def _amemory_only_load(
 
 
 # Single flight for memory-only entries (their memory keys hold per-process tokens, so one
-# table serves every cache).
+# table serves every cache). Cache has no memory-only entries of its own; this mirrors its
+# _get_or_load for them.
 _flight = Flight()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_flight.after_fork)
 
 
 def _ttl(ttl: TTL) -> float | None:
