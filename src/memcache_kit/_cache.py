@@ -480,7 +480,7 @@ class Cache:
                 return cast(T, value)
             call, leader = self._flight.begin(key.mem)
             if not leader:
-                call.check_wait()
+                call.check_wait(blocking=True)
                 try:
                     return cast(T, self._out(call.result()))
                 except Abandoned:
@@ -518,7 +518,7 @@ class Cache:
                 return cast(T, value)
             call, leader = self._flight.begin(key.mem)
             if not leader:
-                call.check_wait()
+                call.check_wait(blocking=False)
                 try:
                     return cast(T, self._out(await asyncio.wrap_future(call)))
                 except Abandoned:

@@ -33,25 +33,26 @@ class Call(Future[Any]):
         self.thread = threading.get_ident()
         self.task = _current_task()
 
-    def check_wait(self) -> None:
+    def check_wait(self, *, blocking: bool) -> None:
         """Raise instead of waiting for a load that can only finish after this wait."""
         if self.thread != threading.get_ident():
             return
-        task = _current_task()
-        if self.task is None and task is None:
+        if not blocking:
+            if self.task is not None and self.task is _current_task():
+                raise RuntimeError(
+                    "recursive aget_or_load: the loader of this key asked for the same key again"
+                )
+            return
+        if self.task is None:
             raise RuntimeError(
                 "recursive get_or_load: the loader of this key asked for the same key again "
                 "(it would wait for itself forever)"
             )
-        if self.task is not None and task is None:
-            raise RuntimeError(
-                "get_or_load() called from inside the event loop while a task of that loop "
-                "loads the same key: use 'await cache.aget_or_load(...)' there"
-            )
-        if self.task is task:
-            raise RuntimeError(
-                "recursive aget_or_load: the loader of this key asked for the same key again"
-            )
+        raise RuntimeError(
+            "get_or_load() called from inside the event loop while a task of that loop "
+            "loads the same key (it would block the loop forever): use "
+            "'await cache.aget_or_load(...)' there"
+        )
 
 
 def _current_task() -> asyncio.Task[Any] | None:

@@ -1,0 +1,317 @@
+"""Single flight within a process: threads and asyncio tasks share one loader run per key."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import random
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import memcache_kit as mk
+
+
+def make(d: Path, **kw: Any) -> mk.Cache:
+    kw.setdefault("memory", "16MiB")
+    kw.setdefault("disk", "64MiB")
+    return mk.Cache("conc", directory=d, **kw)
+
+
+class Loaders:
+    """Counts loader runs per key, and never lets two runs of one key overlap unnoticed."""
+
+    def __init__(self, delay: float = 0.002) -> None:
+        self.calls: collections.Counter[Any] = collections.Counter()
+        self.lock = threading.Lock()
+        self.delay = delay
+
+    def sync(self, key: Any) -> Any:
+        def load() -> Any:
+            with self.lock:
+                self.calls[key] += 1
+            time.sleep(self.delay)
+            return ("value", key)
+
+        return load
+
+    def asynchronous(self, key: Any) -> Any:
+        async def load() -> Any:
+            with self.lock:
+                self.calls[key] += 1
+            await asyncio.sleep(self.delay)
+            return ("value", key)
+
+        return load
+
+
+@pytest.mark.parametrize("write_through", [True, False])
+def test_threads_hammering_get_or_load(cache_dir: Path, write_through: bool) -> None:
+    loaders = Loaders()
+    keys = [("k", i) for i in range(64)]
+    errors: list[BaseException] = []
+    with make(cache_dir, write_through=write_through) as c:
+
+        def worker(seed: int) -> None:
+            rng = random.Random(seed)
+            try:
+                for _ in range(300):
+                    k = rng.choice(keys)
+                    assert c.get_or_load(k, loaders.sync(k)) == ("value", k)
+            except BaseException as e:
+                errors.append(e)
+
+        threads = [threading.Thread(target=worker, args=(s,)) for s in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert errors == []
+        assert sum(loaders.calls.values()) == len(set(loaders.calls)) == len(keys)
+        s = c.stats()
+        assert s.loads == len(keys)
+        assert c.verify().ok
+
+
+def test_threads_on_a_tiny_memory_budget_still_load_each_key_once(cache_dir: Path) -> None:
+    # Memory holds a handful of entries: misses come back from disk, never from the loader.
+    loaders = Loaders(delay=0.0005)
+    keys = list(range(200))
+    errors: list[BaseException] = []
+    with make(cache_dir, memory=8 * 1024) as c:
+
+        def worker(seed: int) -> None:
+            rng = random.Random(seed)
+            try:
+                for _ in range(200):
+                    k = rng.choice(keys)
+                    assert c.get_or_load(k, loaders.sync(k)) == ("value", k)
+            except BaseException as e:
+                errors.append(e)
+
+        threads = [threading.Thread(target=worker, args=(s,)) for s in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert errors == []
+        assert max(loaders.calls.values()) == 1
+        assert c.stats().tiers["memory"].bytes <= 8 * 1024
+        assert c.verify().ok
+
+
+def test_exception_reaches_every_waiter_and_is_not_cached(cache_dir: Path) -> None:
+    release = threading.Event()
+    calls = []
+    entered = []
+    results: list[Any] = []
+
+    def failing() -> Any:
+        calls.append(1)
+        release.wait(30)
+        raise ValueError("loader failed")
+
+    with make(cache_dir) as c:
+
+        def worker() -> None:
+            entered.append(1)
+            try:
+                results.append(c.get_or_load("k", failing))
+            except ValueError as e:
+                results.append(e)
+
+        threads = [threading.Thread(target=worker) for _ in range(8)]
+        for t in threads:
+            t.start()
+        while len(entered) < 8:
+            time.sleep(0.01)
+        time.sleep(0.5)  # let every thread reach the in-flight wait
+        release.set()
+        for t in threads:
+            t.join(timeout=60)
+        assert len(calls) == 1
+        assert len(results) == 8
+        assert all(isinstance(r, ValueError) for r in results)
+        assert len({id(r) for r in results}) == 1  # the same exception, from the one run
+        assert c.get_or_load("k", lambda: "ok") == "ok"  # not cached
+        assert c.stats().loads == 1
+
+
+def test_a_cached_none_is_shared_by_waiters(cache_dir: Path) -> None:
+    loaders = Loaders()
+    with make(cache_dir) as c:
+        calls = []
+
+        def load() -> None:
+            calls.append(1)
+            time.sleep(0.05)
+
+        threads = [threading.Thread(target=c.get_or_load, args=("n", load)) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert len(calls) == 1
+        assert c.get_or_load("n", loaders.sync("n")) is None
+        assert not loaders.calls
+
+
+@pytest.mark.parametrize("kind", ["async", "sync"])
+def test_tasks_hammering_aget_or_load(cache_dir: Path, kind: str) -> None:
+    loaders = Loaders()
+    keys = list(range(20))
+
+    async def main(c: mk.Cache) -> None:
+        async def task(seed: int) -> None:
+            rng = random.Random(seed)
+            for _ in range(20):
+                k = rng.choice(keys)
+                load = loaders.asynchronous(k) if kind == "async" else loaders.sync(k)
+                assert await c.aget_or_load(k, load) == ("value", k)
+
+        await asyncio.gather(*(task(s) for s in range(100)))
+
+    with make(cache_dir) as c:
+        asyncio.run(main(c))
+        assert sum(loaders.calls.values()) == len(keys)
+        assert max(loaders.calls.values()) == 1
+        assert c.verify().ok
+
+
+def test_threads_and_tasks_share_one_flight(cache_dir: Path) -> None:
+    loaders = Loaders(delay=0.05)
+    with make(cache_dir) as c:
+
+        def in_thread() -> None:
+            assert c.get_or_load("shared", loaders.sync("shared")) == ("value", "shared")
+
+        async def main() -> None:
+            threads = [threading.Thread(target=in_thread) for _ in range(4)]
+            for t in threads:
+                t.start()
+            got = await asyncio.gather(
+                *(c.aget_or_load("shared", loaders.asynchronous("shared")) for _ in range(20))
+            )
+            for t in threads:
+                t.join(timeout=60)
+            assert all(g == ("value", "shared") for g in got)
+
+        asyncio.run(main())
+        assert loaders.calls["shared"] == 1
+
+
+def test_async_exception_reaches_every_task_and_is_not_cached(cache_dir: Path) -> None:
+    calls = []
+
+    async def failing() -> Any:
+        calls.append(1)
+        await asyncio.sleep(0.05)
+        raise KeyError("nope")
+
+    async def main(c: mk.Cache) -> None:
+        results = await asyncio.gather(
+            *(c.aget_or_load("k", failing) for _ in range(50)), return_exceptions=True
+        )
+        assert all(isinstance(r, KeyError) for r in results)
+        assert await c.aget_or_load("k", lambda: 7) == 7
+
+    with make(cache_dir) as c:
+        asyncio.run(main(c))
+        assert len(calls) == 1
+
+
+def test_a_cancelled_leader_does_not_cancel_its_waiters(cache_dir: Path) -> None:
+    started = asyncio.Event
+
+    async def main(c: mk.Cache) -> None:
+        begun = started()
+        calls = []
+
+        async def slow() -> str:
+            calls.append(1)
+            begun.set()
+            await asyncio.sleep(10)
+            return "slow"
+
+        async def quick() -> str:
+            calls.append(1)
+            return "quick"
+
+        leader = asyncio.create_task(c.aget_or_load("k", slow))
+        await begun.wait()
+        waiter = asyncio.create_task(c.aget_or_load("k", quick))
+        await asyncio.sleep(0.01)
+        leader.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await leader
+        assert await waiter == "quick"  # the waiter retried and led the next run
+        assert len(calls) == 2
+
+    with make(cache_dir) as c:
+        asyncio.run(main(c))
+
+
+def test_event_loop_keeps_ticking_during_loads_and_disk_reads(cache_dir: Path) -> None:
+    values = {i: bytes(256 * 1024) + bytes([i]) for i in range(8)}
+    with make(cache_dir) as writer:
+        for i, v in values.items():
+            writer.set(("disk", i), v)
+
+    async def main(c: mk.Cache) -> None:
+        ticks = 0
+        loop_thread = threading.get_ident()
+        seen: list[tuple[int, int]] = []
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.001)
+
+        def blocking_load(i: int) -> Any:
+            def load() -> Any:
+                assert threading.get_ident() != loop_thread  # a sync loader runs off the loop
+                before = ticks
+                time.sleep(0.1)
+                seen.append((before, ticks))
+                return i
+
+            return load
+
+        t = asyncio.create_task(ticker())
+        got = await asyncio.gather(
+            *(c.aget_or_load(("load", i), blocking_load(i)) for i in range(4))
+        )
+        assert got == list(range(4))
+        # the loop ran the ticker while each blocking loader slept
+        assert all(after > before for before, after in seen)
+        for i, v in values.items():
+            assert await c.aget(("disk", i)) == v
+        assert await c.aget("absent", "dflt") == "dflt"
+        t.cancel()
+
+    with make(cache_dir, memory=0) as c:
+        asyncio.run(main(c))
+        assert c.stats().tiers["disk"].hits == len(values)
+
+
+def test_sync_get_or_load_inside_the_loop_while_a_task_loads_raises(cache_dir: Path) -> None:
+    async def main(c: mk.Cache) -> None:
+        begun = asyncio.Event()
+
+        async def slow() -> int:
+            begun.set()
+            await asyncio.sleep(0.2)
+            return 1
+
+        task = asyncio.create_task(c.aget_or_load("k", slow))
+        await begun.wait()
+        with pytest.raises(RuntimeError, match="aget_or_load"):
+            c.get_or_load("k", lambda: 2)
+        assert await task == 1
+
+    with make(cache_dir) as c:
+        asyncio.run(main(c))
