@@ -61,8 +61,8 @@ class Settings:
             if env is not None:
                 if len(env) < _MIN_SECRET:
                     raise ValueError(
-                        f"{SECRET_ENV} is {len(env)} characters long; use at least {_MIN_SECRET} "
-                        "(e.g. the output of `python -c 'import secrets; print(secrets.token_hex(32))'`)"
+                        f"{SECRET_ENV} is {len(env)} characters long; use at least {_MIN_SECRET}, "
+                        "e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`"
                     )
                 key = env.encode("utf-8")
             elif secret_file is not None:

@@ -223,5 +223,5 @@ def npy_parts(arr: Any) -> tuple[bytes, memoryview, bool]:
     except ValueError:  # header over 64 KiB (huge structured dtypes): format 2.0
         bio = io.BytesIO()
         np.lib.format.write_array_header_2_0(bio, header_dict)
-    data = memoryview(np.asarray(flat).view(np.uint8))
+    data: memoryview = np.asarray(flat).view(np.uint8).data
     return bio.getvalue(), data, fortran

@@ -14,7 +14,7 @@ import json
 import stat
 from typing import TYPE_CHECKING, Any
 
-from .._serial import SealError, unseal
+from .._serial import SealError
 from . import _disk_index as ix
 from ._disk_files import DATA_DIR, is_data_name, writer_gone
 
@@ -24,14 +24,16 @@ if TYPE_CHECKING:
 __all__ = ["sweep_orphans", "verify"]
 
 
-def _row_problem(tier: DiskTier, key: Any, raw: int, size: int, filename: Any, blob: Any) -> tuple[str | None, str | None]:
+def _row_problem(
+    tier: DiskTier, key: Any, raw: int, size: int, filename: Any, blob: Any
+) -> tuple[str | None, str | None]:
     """(problem or None, data file name the row legitimately owns or None)."""
     if not raw or not isinstance(key, str):
         return f"row with a non-string key {key!r}", None
     if blob is None:
         return f"entry {key}: no blob", None
     try:
-        sealed = unseal(tier._secret, blob, key=key)
+        sealed = tier._signer.unseal(blob, key=key)
     except SealError as exc:
         return f"entry {key}: {exc.kind} ({exc})", None
     if not sealed.meta:
@@ -131,7 +133,9 @@ def verify(tier: DiskTier, repair: bool) -> tuple[list[str], int, dict[str, Any]
                 tier._cull(tier.budget)
                 repaired += 1
                 size, count = ix.totals(con)
-        details.update(items=count, bytes=size, files=len(owned), orphans=len(orphans) + len(strays))
+        details.update(
+            items=count, bytes=size, files=len(owned), orphans=len(orphans) + len(strays)
+        )
     except tier_faults() as exc:
         problems.append(f"disk tier unavailable: {type(exc).__name__}: {exc}")
     return problems, repaired, details
@@ -183,4 +187,3 @@ def tier_faults() -> tuple[type[BaseException], ...]:
     import diskcache
 
     return (OSError, sqlite3.Error, diskcache.Timeout)
-

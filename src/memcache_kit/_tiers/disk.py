@@ -33,7 +33,7 @@ from typing import Any, Literal, NamedTuple
 import diskcache
 
 from .._errors import CacheWarning
-from .._serial import SealError, Serializer, content_mac, get_serializer, seal, unseal
+from .._serial import SealError, Serializer, get_serializer, signer
 from .._settings import settings
 from .._shapes import MISSING, TierStats
 from . import _disk_index as ix
@@ -116,7 +116,7 @@ class DiskTier:
         self.durability = durability
         self.verify_arrays = bool(verify_arrays)
         self.allow_shared_directory = bool(allow_shared_directory)
-        self._secret = settings.secret_key() if secret is None else bytes(secret)
+        self._signer = signer(settings.secret_key() if secret is None else bytes(secret))
         self._strict = durability == "strict"
         self._files = FileStore(
             self.directory, shared=self.allow_shared_directory, strict=self._strict
@@ -187,6 +187,8 @@ class DiskTier:
         if con is None:
             con = ix.connect(self.directory, strict=self._strict)
             self._local.con = con
+            # A reused cursor saves ~0.3 µs a hit over con.execute (benchmarks/bench_disk.py).
+            self._local.cur = con.cursor()
             with self._lock:
                 self._cons.append(con)
         return con
@@ -377,13 +379,14 @@ class DiskTier:
             return MISSING
         now = _time()
         try:
-            con = self._local.con
+            cur = self._local.cur
         except AttributeError:
-            con = None
+            cur = None
         try:
-            if con is None:
-                con = self._con()
-            row = con.execute(ix.SQL_GET, (key, now)).fetchone()
+            if cur is None:
+                self._con()
+                cur = self._local.cur
+            row = cur.execute(ix.SQL_GET, (key, now)).fetchone()
         except _FAULTS as exc:
             self._fault("get", exc)
             self._misses += 1
@@ -395,7 +398,7 @@ class DiskTier:
             return MISSING
         blob = row[0]
         try:
-            sealed = unseal(self._secret, blob, key=key)
+            sealed = self._signer.unseal(blob, key=key)
             if sealed.meta:
                 value = self._load_file(key, sealed.serializer, sealed.meta)
             elif sealed.serializer == "pickle":
@@ -450,7 +453,7 @@ class DiskTier:
             if serializer == "npy":
                 return self._open_array(key, fd, info)
             data = _read_exact(fd, length)
-            if content_mac(self._secret, key, data) != info.get("m"):
+            if self._signer.content_mac(key, data) != info.get("m"):
                 raise BadEntry("forged", f"data file {name} fails authentication")
             if serializer == "pickle":
                 import pickle
@@ -474,9 +477,8 @@ class DiskTier:
             expected = info.get("c")
             if expected is None:
                 raise BadEntry("unverified", "stored without a content hash (verify_arrays)")
-            with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as m:
-                with memoryview(m) as view:
-                    ok = content_mac(self._secret, key, view[offset:]) == expected
+            with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as m, memoryview(m) as view:
+                ok = self._signer.content_mac(key, view[offset:]) == expected
             if not ok:
                 raise BadEntry("content", "array content fails its keyed hash")
         # Map the descriptor we checked (np.load would reopen the path, a window for a swap).
@@ -493,7 +495,7 @@ class DiskTier:
             row = self._con().execute(ix.SQL_GET, (key, _time())).fetchone()
             if row is None:
                 return False
-            unseal(self._secret, row[0], key=key)
+            self._signer.unseal(row[0], key=key)
         except SealError:
             return False
         except _FAULTS as exc:
@@ -559,12 +561,12 @@ class DiskTier:
         if n > self._budget:
             raise _NotStored
         if n <= INLINE_MAX:
-            return ix.Record(seal(self._secret, payload, key=key, serializer=ser.name), n, None)
+            return ix.Record(self._signer.seal(payload, key=key, serializer=ser.name), n, None)
         name = new_name("bin")
-        mac = content_mac(self._secret, key, payload)
+        mac = self._signer.content_mac(key, payload)
         self._files.write(name, (payload,))
         meta = json.dumps({"f": name, "n": n, "m": mac}).encode()
-        blob = seal(self._secret, b"", meta, key=key, serializer=ser.name)
+        blob = self._signer.seal(b"", meta, key=key, serializer=ser.name)
         return ix.Record(blob, n, f"data/{name}")
 
     def _array_record(self, key: str, arr: Any) -> ix.Record:
@@ -583,9 +585,9 @@ class DiskTier:
             "F": fortran,
         }
         if self.verify_arrays:
-            info["c"] = content_mac(self._secret, key, data)
+            info["c"] = self._signer.content_mac(key, data)
         self._files.write(name, (header, data))
-        blob = seal(self._secret, b"", json.dumps(info).encode(), key=key, serializer="npy")
+        blob = self._signer.seal(b"", json.dumps(info).encode(), key=key, serializer="npy")
         return ix.Record(blob, n, f"data/{name}")
 
     def _warn_unserializable(self, key: str, value: Any, exc: Exception) -> None:
@@ -628,10 +630,8 @@ class DiskTier:
 
     # observing --------------------------------------------------------------------------------
     def stats(self) -> TierStats:
-        try:
+        with contextlib.suppress(*_FAULTS):
             self._last_totals = ix.totals(self._con())
-        except _FAULTS:
-            pass
         size, count = self._last_totals
         return TierStats(
             hits=self._hits,
@@ -667,7 +667,9 @@ class DiskTier:
         )
         for key, tag, size, stored, access, expire in rows:
             if isinstance(key, str):
-                yield DiskEntry(key, tag if isinstance(tag, str) else "", size, stored, access, expire)
+                yield DiskEntry(
+                    key, tag if isinstance(tag, str) else "", size, stored, access, expire
+                )
 
     def verify(self, repair: bool = False) -> tuple[list[str], int, dict[str, Any]]:
         from ._disk_verify import verify
