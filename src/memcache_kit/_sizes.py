@@ -118,15 +118,15 @@ def parse_duration(value: int | float | str) -> float:
             raise ValueError(f"invalid duration {value!r}: must be finite and not negative")
         return float(value)
     total, pos, text = 0.0, 0, value.strip()
-    parts = 0
+    parts, bare = 0, False
     while pos < len(text):
         m = _DURATION_PART.match(text, pos)
         unit = m.group(2).lower() if m else None
-        if m is None or unit not in _DURATION_UNITS or (unit == "" and parts):
+        if m is None or unit not in _DURATION_UNITS:
             raise ValueError(f"invalid duration {value!r}: {_DURATION_EXAMPLES}")
         total += float(m.group(1)) * _DURATION_UNITS[unit]
-        pos, parts = m.end(), parts + 1
-    if not parts or not math.isfinite(total):
+        pos, parts, bare = m.end(), parts + 1, bare or unit == ""
+    if not parts or (bare and parts > 1) or not math.isfinite(total):
         raise ValueError(f"invalid duration {value!r}: {_DURATION_EXAMPLES}")
     return total
 
@@ -222,6 +222,8 @@ Sizer = Callable[[Any], int]
 _Handler = Callable[["_Walk", Any, int, int], None]
 
 _registered: dict[type, Sizer] = {}
+_SCALARS = (int, str, float, bytes)
+_FAST_SCALARS = True  # False once a sizer is registered for a scalar type or one of its bases
 _handlers: dict[type, _Handler] = {}
 
 
@@ -236,8 +238,10 @@ def register_sizer(cls: type, fn: Callable[[Any], int]) -> None:
         raise TypeError(f"register_sizer: expected a class, got {cls!r}")
     if not callable(fn):
         raise TypeError(f"register_sizer: expected a callable for {cls.__qualname__}, got {fn!r}")
+    global _FAST_SCALARS
     _registered[cls] = fn
     _handlers.clear()  # a cached MRO lookup may now resolve differently
+    _FAST_SCALARS = not any(k in _registered for t in _SCALARS for k in t.__mro__)
 
 
 def sizeof(obj: Any) -> int:
@@ -327,15 +331,18 @@ class _Walk:
 
     A *group* is one sampled child of a sampled container (group 0 is the root). Bytes found under
     a group are scaled by n/k when its container's estimate is made. An object reached from two
-    sibling groups is shared: it moves out of the group that found it first (where it would be
-    scaled) into their common parent (where it counts once).
+    sibling groups is shared: it moves, with everything charged beneath it, out of the group that
+    found it first (where it would be scaled) into their common parent (where it counts once).
     """
 
-    __slots__ = ("group", "level", "open", "owner", "parent", "seen", "storages", "sums")
+    __slots__ = ("group", "level", "log", "open", "owner", "parent", "seen", "storages", "sums")
 
     def __init__(self) -> None:
         self.seen: set[int] = set()
-        self.owner: dict[int, tuple[int, int]] = {}
+        # id -> (group, bytes of it and all charged beneath it, its span in ``log``): only for
+        # objects charged inside a sampled group, the ones that may have to move.
+        self.owner: dict[int, tuple[int, float, int, int]] = {}
+        self.log: list[int] = []  # ids in the order charged: a subtree is a contiguous span
         self.sums: list[float] = [0.0]
         self.parent: list[int] = [-1]
         self.level: list[int] = [-1]
@@ -345,7 +352,7 @@ class _Walk:
 
     def visit(self, obj: Any, budget: int, depth: int) -> None:
         t = type(obj)
-        if t is int or t is str or t is float or t is bytes:
+        if (t is int or t is str or t is float or t is bytes) and _FAST_SCALARS:
             # The hot path: most of what a large container holds. Inlined for speed.
             if _free_singleton(obj):
                 return
@@ -360,15 +367,24 @@ class _Walk:
             g = self.group
             self.sums[g] += size
             if g:
-                self.owner[i] = (g, size)
+                self.owner[i] = (g, size, 0, 0)
+                self.log.append(i)
             return
         if obj is None or obj is True or obj is False or _free_singleton(obj):
             return
         if not self.first_sight(obj):
             return
-        _handler_for(t)(self, obj, budget if depth <= _MAX_DEPTH else -1, depth)
+        handler = _handler_for(t)
+        g = self.group
+        if not g:
+            handler(self, obj, budget if depth <= _MAX_DEPTH else -1, depth)
+            return
+        before, start = self.sums[g], len(self.log)
+        handler(self, obj, budget if depth <= _MAX_DEPTH else -1, depth)
+        self.owner[id(obj)] = (g, self.sums[g] - before, start, len(self.log))
 
     def first_sight(self, obj: Any) -> bool:
+        """True the first time ``obj`` is met; later, moves it if it turns out shared."""
         i = id(obj)
         if i not in self.seen:
             self.seen.add(i)
@@ -381,26 +397,33 @@ class _Walk:
         while g >= 0:
             ancestors.add(g)
             g = self.parent[g]
-        g, size = own
-        if g in ancestors:
+        first, size, start, end = own
+        if first in ancestors:
             return False
+        g = first
         while g not in ancestors:
             if not self.open[self.level[g]]:
                 return False  # that estimate is already made; leave it
             g = self.parent[g]
-        self.sums[own[0]] -= size
+        self.sums[first] -= size
         self.sums[g] += size
-        if self.level[g] >= 0:
-            self.owner[i] = (g, size)
-        else:
-            del self.owner[i]
+        owner = self.owner
+        for j in (i, *self.log[start:end]):
+            o = owner.get(j)
+            if o is not None and o[0] == first:
+                if g:
+                    owner[j] = (g, *o[1:])
+                else:
+                    del owner[j]
         return False
 
     def charge(self, obj: Any, size: int) -> None:
         g = self.group
         self.sums[g] += size
         if g:
-            self.owner[id(obj)] = (g, size)
+            i = id(obj)
+            self.owner[i] = (g, size, 0, 0)
+            self.log.append(i)
 
     def children(
         self,
@@ -425,13 +448,8 @@ class _Walk:
         level = len(self.open)
         self.open.append(True)
         parent, picked = self.group, list[tuple[int, int]]()
-        seen, owner, sums, parents, levels = (
-            self.seen,
-            self.owner,
-            self.sums,
-            self.parent,
-            self.level,
-        )
+        seen, owner, sums, log = self.seen, self.owner, self.sums, self.log
+        parents, levels = self.parent, self.level
         strata = _Strata(n, min(_K0, k_max))
         batch = strata.first()
         while True:
@@ -446,10 +464,10 @@ class _Walk:
                     child = col[i]
                     # Scalars inline: this loop is most of the time sizeof() takes.
                     t = type(child)
-                    if t is int:
+                    if t is int and _FAST_SCALARS:
                         if -5 <= child <= 256:
                             continue
-                    elif not (t is str or t is float or t is bytes):
+                    elif not (t is str or t is float or t is bytes) or not _FAST_SCALARS:
                         self.visit(child, child_budget, depth + 1)
                         continue
                     elif t is not float and len(child) <= 1 and _free_singleton(child):
@@ -463,7 +481,8 @@ class _Walk:
                     if t is int and size == _ONE_DIGIT_INT:
                         size = _MEDIUM_INT
                     acc += size
-                    owner[ci] = (g, size)
+                    owner[ci] = (g, size, 0, 0)
+                    log.append(ci)
                 sums[g] += acc
                 self.group = parent
             k = len(picked)
