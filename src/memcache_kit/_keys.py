@@ -499,9 +499,16 @@ def encode(obj: Any, *, typed: bool = False, hash_files: bool = False) -> bytes:
         ) from None
 
 
+#: Hashed in front of every disk key: a release that changes the encoding bumps it, so entries
+#: written under the old encoding become misses, never wrong hits.
+KEY_FORMAT: Final = b"mk1"
+_PLAIN_HEAD: Final = KEY_FORMAT + b"\x01"
+_SPACE_HEAD: Final = KEY_FORMAT + b"\x00"
+
+
 def digest(data: bytes) -> str:
-    """The 32-hex-digit XXH3-128 digest used as the disk key."""
-    return _hexdigest(data)
+    """The 32-hex-digit disk key of a plain ``Cache`` key whose encoding is ``data``."""
+    return _hexdigest(_PLAIN_HEAD + data)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -687,8 +694,8 @@ def make_key(obj: Any) -> CacheKey:
     mem = memory_key(obj)
     if type(mem) is tuple and len(mem) == 2 and mem[0] is _ENCODED:
         enc: bytes = mem[1]
-        return CacheKey(mem, lambda: _hexdigest(enc), lambda: short_repr(obj))
-    return CacheKey(mem, lambda: _hexdigest(encode(obj)), lambda: short_repr(obj))
+        return CacheKey(mem, lambda: digest(enc), lambda: short_repr(obj))
+    return CacheKey(mem, lambda: digest(encode(obj)), lambda: short_repr(obj))
 
 
 def namespaced_key(
@@ -705,11 +712,11 @@ def namespaced_key(
     ``namespace`` is typically ``loader_identity(func)`` (plus a version); ``mem_token`` is any
     small hashable standing for it in this process (e.g. an ``object()`` made at decoration), so
     the memory key stays cheap: ``(mem_token, normalised parts)``. The disk key is the digest of
-    a domain byte, the length-prefixed namespace and ``encode(parts)``, so it never collides with
-    a plain ``Cache`` key nor with another namespace.
+    the key format, a domain byte, the length-prefixed namespace and ``encode(parts)``, so it
+    never collides with a plain ``Cache`` key nor with another namespace.
     """
     mem = namespaced_mem(mem_token, parts, typed=typed, hash_files=hash_files)
-    head = b"\x00" + _len(len(namespace)) + namespace
+    head = _SPACE_HEAD + _len(len(namespace)) + namespace
     inner = mem[1]  # type: ignore[index]
     if type(inner) is tuple and len(inner) == 2 and inner[0] is _ENCODED:
         enc: bytes = inner[1]
