@@ -45,7 +45,6 @@ TTL = float | int | str | None
 # is one key only when typed=False.
 SIMPLE: Final = frozenset({int, str, bytes, type(None)})
 _FORMAT: Final = "memcache_kit.cached/1"
-_NOARG: Final = object()  # "no first positional argument" in the one-parameter wrapper
 
 
 class CachedCore(Generic[R]):
@@ -609,25 +608,30 @@ def _function(core: CachedCore[Any]) -> Callable[..., Any]:
     n = -1 if core.copy else core.fast_arity
     live: Cache | None = None  # set once resolved, when the fast lane may serve hits
     tok: object = None
+    costs: dict[Hashable, float] = {}
+    saved = [0.0]
     hits = 0
 
     def on_resolve(c: CachedCore[Any]) -> None:
-        nonlocal live, tok, hits
+        nonlocal live, tok, hits, costs, saved
         cache = c.cache
         assert cache is not None
         tok, hits = c.token, 0
+        # Cache._get's bookkeeping on a memory hit, inlined: the load time the hit saved.
+        costs, saved = cache._costs, cache._saved
         live = None if cache._copy else cache
 
     core._on_resolve.append(on_resolve)
     core.hit_readers.append(lambda: hits)
 
     # The hit path (design "The hit path"): for an all-positional call of int/str/bytes/None
-    # values, the memory key is built from the arguments as given, then one memory-tier lookup.
-    # Everything else binds through the plan in ``core.call``. A one-parameter function takes
-    # its argument as a parameter: cheaper than packing and unpacking ``*args``.
+    # values the memory key is (token, args), built from the arguments as given (what
+    # _keys.namespaced_mem makes of them), then one memory-tier lookup; ``cache._mem_get`` is
+    # read per call because the cache replaces its memory tier when it reopens. Everything
+    # else binds through the plan in ``core.call``.
     if core.is_async:
 
-        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        async def awrapper(*args: Any, **kwargs: Any) -> Any:
             nonlocal hits
             cache = live
             if (
@@ -636,34 +640,35 @@ def _function(core: CachedCore[Any]) -> Callable[..., Any]:
                 and len(args) == n
                 and SIMPLE.issuperset(map(type, args))
             ):
-                value = cache._mem_get((tok, args))
-                if value is not MISSING:
-                    hits += 1
-                    if cache._costs:
-                        cache._credit((tok, args))
-                    return value
-            return await core.acall(args, kwargs)
-
-        return _finish(wrapper, core)
-
-    if n == 1:
-
-        def wrapper1(a: Any = _NOARG, /, *args: Any, **kwargs: Any) -> Any:
-            nonlocal hits
-            cache = live
-            if cache is not None and not args and not kwargs and type(a) in SIMPLE:
-                mem = (tok, (a,))
+                mem = (tok, args)
                 value = cache._mem_get(mem)
                 if value is not MISSING:
                     hits += 1
-                    if cache._costs:
-                        cache._credit(mem)
+                    if costs:
+                        saved[0] += costs.get(mem, 0.0)
                     return value
-            return core.call(args if a is _NOARG else (a, *args), kwargs)
+            return await core.acall(args, kwargs)
+
+        return _finish(awrapper, core)
+
+    if n == 1:
+
+        def wrapper1(*args: Any, **kwargs: Any) -> Any:
+            nonlocal hits
+            cache = live
+            if cache is not None and not kwargs and len(args) == 1 and type(args[0]) in SIMPLE:
+                mem = (tok, args)
+                value = cache._mem_get(mem)
+                if value is not MISSING:
+                    hits += 1
+                    if costs:
+                        saved[0] += costs.get(mem, 0.0)
+                    return value
+            return core.call(args, kwargs)
 
         return _finish(wrapper1, core)
 
-    def wrapper_n(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         nonlocal hits
         cache = live
         if (
@@ -676,12 +681,12 @@ def _function(core: CachedCore[Any]) -> Callable[..., Any]:
             value = cache._mem_get(mem)
             if value is not MISSING:
                 hits += 1
-                if cache._costs:
-                    cache._credit(mem)
+                if costs:
+                    saved[0] += costs.get(mem, 0.0)
                 return value
         return core.call(args, kwargs)
 
-    return _finish(wrapper_n, core)
+    return _finish(wrapper, core)
 
 
 def _finish(wrapper: Callable[..., Any], core: CachedCore[Any]) -> Callable[..., Any]:
