@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import threading
 import types
 from collections.abc import Callable
 from typing import Any, Final
@@ -103,7 +104,8 @@ _BUILTIN_TYPES: Final = (
     types.ClassMethodDescriptorType,
 )
 
-_active: set[int] = set()  # functions whose identity is being built (closures may refer back)
+# Functions whose identity this thread is building (a recursive closure refers back to itself).
+_local = threading.local()
 
 
 def loader_identity(obj: Any) -> bytes:
@@ -151,9 +153,12 @@ def loader_identity(obj: Any) -> bytes:
 
 
 def _function_identity(func: types.FunctionType) -> bytes:
-    if id(func) in _active:
+    active: set[int] | None = getattr(_local, "active", None)
+    if active is None:
+        active = _local.active = set()
+    if id(func) in active:
         return b"self"
-    _active.add(id(func))
+    active.add(id(func))
     try:
         cells = []
         for name, cell in zip(func.__code__.co_freevars, func.__closure__ or (), strict=True):
@@ -172,7 +177,7 @@ def _function_identity(func: types.FunctionType) -> bytes:
                 ) from None
         return encode((func.__module__, func.__qualname__, fingerprint(func))) + encode(cells)
     finally:
-        _active.discard(id(func))
+        active.discard(id(func))
 
 
 def _state(obj: Any, value: Any) -> bytes:

@@ -765,8 +765,12 @@ def _summary(obj: Any, depth: int) -> str:
         return f"{t.__name__}({{{body}}})" if t is not dict else f"{{{body}}}"
     shape = getattr(obj, "shape", None)
     if isinstance(shape, tuple) and _optional_loaded(t):
-        dtype = getattr(obj, "dtype", "")
-        return f"{t.__name__}({dtype}, {tuple(shape)})"
+        dtype = getattr(obj, "dtype", None)
+        return (
+            f"{t.__name__}({dtype}, {tuple(shape)})"
+            if dtype is not None
+            else (f"{t.__name__}{tuple(shape)}")
+        )
     if isinstance(obj, (pathlib.PurePath, enum.Enum, datetime.date, datetime.time)) or (
         t.__module__ == "builtins"
     ):
