@@ -381,6 +381,8 @@ def test_ttl_accepts_strings_and_rejects_nonsense(mem_cache: mk.Cache) -> None:
         mk.cached(cache=mem_cache, ttl="ten minutes")(lambda x: x)
     with pytest.raises(TypeError, match="ttl"):
         mk.cached(cache=mem_cache, ttl=[1])(lambda x: x)  # type: ignore[call-overload]
+    with pytest.raises(ValueError, match="positive"):
+        mk.cached(cache=mem_cache, ttl=0)(lambda x: x)
 
 
 def test_copy_returns_copies(mem_cache: mk.Cache) -> None:

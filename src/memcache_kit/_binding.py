@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import os
 import threading
 import weakref
 from collections.abc import Callable, Collection, Hashable, Mapping
@@ -145,6 +146,16 @@ class InstanceToken:
 
 _tokens: dict[int, InstanceToken] = {}
 _tokens_lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    # Another thread may have held the lock at fork; the child's copy would never be released.
+    global _tokens_lock
+    _tokens_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _instance_died(ident: int, token: InstanceToken) -> None:

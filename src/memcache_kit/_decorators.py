@@ -428,6 +428,8 @@ def _ttl(ttl: TTL) -> float | None:
         seconds = parse_duration(ttl)
     except ValueError as e:
         raise ValueError(f"ttl={ttl!r}: {e}") from e
+    if not seconds > 0:
+        raise ValueError(f"ttl={ttl!r} must be positive (or None: never expires)")
     return seconds
 
 
