@@ -15,13 +15,10 @@ kind, and the row is dropped. Reads never write: access times are batched in mem
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import mmap
 import os
 import sqlite3
 import stat
-import sys
 import threading
 import time
 import warnings
@@ -33,19 +30,16 @@ from typing import Any, Literal, NamedTuple
 import diskcache
 
 from .._errors import CacheWarning
-from .._serial import SealError, Serializer, get_serializer, signer
+from .._serial import SealError, Signer, get_serializer, signer
 from .._settings import settings
 from .._shapes import MISSING, TierStats
 from . import _disk_index as ix
-from ._disk_files import FileStore, UnsafeDirectory, ensure_directory, new_name, npy_parts
-from ._disk_files import read_exact as _read_exact
+from ._disk_codec import INLINE_MAX, BadEntry, Codec, TooLarge, Unserializable
+from ._disk_files import FileStore, UnsafeDirectory, ensure_directory
 
 __all__ = ["DiskEntry", "DiskTier", "INLINE_MAX"]
 
 log = logging.getLogger("memcache_kit")
-
-INLINE_MAX = 64 * 1024
-"""Serialized values up to this many bytes live in the index row; larger ones in a file."""
 
 FLUSH_READS = 1024
 FLUSH_SECONDS = 5.0
@@ -62,18 +56,6 @@ class DiskEntry(NamedTuple):
     stored_at: float
     last_access: float
     expire_at: float | None
-
-
-class BadEntry(Exception):
-    """An entry that cannot be returned faithfully; ``kind`` names how, for stats and logs."""
-
-    def __init__(self, kind: str, detail: str) -> None:
-        super().__init__(detail)
-        self.kind = kind
-
-
-class _NotStored(Exception):
-    pass
 
 
 # Connections and handles a forked child inherited: kept referenced so the child never closes
@@ -112,14 +94,15 @@ class DiskTier:
             raise ValueError(f"durability must be 'fast' or 'strict', not {durability!r}")
         self.directory = Path(directory).expanduser().absolute()
         self._budget = _check_budget(budget)
-        self._serializer: Serializer = get_serializer(serializer)
         self.durability = durability
         self.verify_arrays = bool(verify_arrays)
         self.allow_shared_directory = bool(allow_shared_directory)
-        self._signer = signer(settings.secret_key() if secret is None else bytes(secret))
         self._strict = durability == "strict"
-        self._files = FileStore(
-            self.directory, shared=self.allow_shared_directory, strict=self._strict
+        self._codec = Codec(
+            signer(settings.secret_key() if secret is None else bytes(secret)),
+            FileStore(self.directory, shared=self.allow_shared_directory, strict=self._strict),
+            get_serializer(serializer),
+            verify_arrays=self.verify_arrays,
         )
         self._lock = threading.RLock()
         self._local = threading.local()
@@ -150,6 +133,19 @@ class DiskTier:
         except _FAULTS as exc:
             self._fault("open", exc)
             self._disable(exc)
+
+    @property
+    def _files(self) -> FileStore:
+        """The file operations (a seam: fault-injection tests wrap it)."""
+        return self._codec.files
+
+    @_files.setter
+    def _files(self, files: FileStore) -> None:
+        self._codec.files = files
+
+    @property
+    def _signer(self) -> Signer:
+        return self._codec.signer
 
     # lifecycle ------------------------------------------------------------------------------
     def _check_db_file(self) -> None:
@@ -398,15 +394,7 @@ class DiskTier:
             return MISSING
         blob = row[0]
         try:
-            sealed = self._signer.unseal(blob, key=key)
-            if sealed.meta:
-                value = self._load_file(key, sealed.serializer, sealed.meta)
-            elif sealed.serializer == "pickle":
-                import pickle
-
-                value = pickle.loads(sealed.payload)
-            else:
-                value = get_serializer(sealed.serializer).loads(bytes(sealed.payload))
+            value = self._codec.decode(key, blob)
         except SealError as exc:
             self._bad(key, exc.kind, str(exc), blob)
             return MISSING
@@ -427,66 +415,6 @@ class DiskTier:
             with contextlib.suppress(*_FAULTS):
                 self._flush()
         return value
-
-    def _load_file(self, key: str, serializer: str, meta: bytes) -> Any:
-        try:
-            info = json.loads(meta)
-            name = info["f"]
-            length = info["n"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise BadEntry("format", f"bad entry metadata: {exc}") from None
-        try:
-            fd = self._files.open_read(name)
-        except FileNotFoundError:
-            raise BadEntry("missing", f"data file {name} is gone") from None
-        except OSError as exc:
-            if exc.errno in (40, 20, 21):  # ELOOP (a symlink), ENOTDIR, EISDIR
-                raise BadEntry("planted", f"data file {name} is not a regular file") from None
-            raise
-        try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                raise BadEntry("planted", f"data file {name} is not a regular file")
-            if st.st_size != length:
-                kind = "truncated" if st.st_size < length else "planted"
-                raise BadEntry(kind, f"data file {name} has {st.st_size} bytes, expected {length}")
-            if serializer == "npy":
-                return self._open_array(key, fd, info)
-            data = _read_exact(fd, length)
-            if self._signer.content_mac(key, data) != info.get("m"):
-                raise BadEntry("forged", f"data file {name} fails authentication")
-            if serializer == "pickle":
-                import pickle
-
-                return pickle.loads(data)
-            return get_serializer(serializer).loads(bytes(data))
-        finally:
-            os.close(fd)
-
-    def _open_array(self, key: str, fd: int, info: dict[str, Any]) -> Any:
-        import numpy as np
-
-        offset = info["o"]
-        header = info["h"].encode("latin-1")
-        if os.pread(fd, offset, 0) != header:
-            raise BadEntry("header", "the .npy header differs from its index entry")
-        dtype = _dtype(np, info, header)
-        if dtype.hasobject:
-            raise BadEntry("header", "the .npy file asks for pickled objects")
-        if self.verify_arrays:
-            expected = info.get("c")
-            if expected is None:
-                raise BadEntry("unverified", "stored without a content hash (verify_arrays)")
-            with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as m, memoryview(m) as view:
-                ok = self._signer.content_mac(key, view[offset:]) == expected
-            if not ok:
-                raise BadEntry("content", "array content fails its keyed hash")
-        # Map the descriptor we checked (np.load would reopen the path, a window for a swap).
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            return np.memmap(
-                f, dtype=dtype, mode="c", offset=offset, shape=tuple(info["s"]),
-                order="F" if info["F"] else "C",
-            )  # fmt: skip
 
     def __contains__(self, key: object) -> bool:
         if type(key) is not str or (self._degraded and not self._probe()):
@@ -514,8 +442,11 @@ class DiskTier:
             self.delete(key)
             return True
         try:
-            record = self._record(key, value)
-        except _NotStored:
+            record = self._codec.encode(key, value, self._budget)
+        except TooLarge:
+            return False
+        except Unserializable as exc:
+            self._warn_unserializable(key, value, exc)
             return False
         except _FAULTS as exc:
             self._fault("write", exc)
@@ -540,67 +471,17 @@ class DiskTier:
             self._fault("cull", exc)
         return True
 
-    def _record(self, key: str, value: Any) -> ix.Record:
-        np = sys.modules.get("numpy")
-        if (
-            np is not None
-            and (type(value) is np.ndarray or type(value) is np.memmap)
-            and not value.dtype.hasobject
-            and value.dtype.itemsize > 0
-        ):
-            return self._array_record(key, value)
-        ser = self._serializer
-        try:
-            payload = ser.dumps(value)
-            if not isinstance(payload, bytes):
-                payload = bytes(payload)
-        except Exception as exc:
-            self._warn_unserializable(key, value, exc)
-            raise _NotStored from None
-        n = len(payload)
-        if n > self._budget:
-            raise _NotStored
-        if n <= INLINE_MAX:
-            return ix.Record(self._signer.seal(payload, key=key, serializer=ser.name), n, None)
-        name = new_name("bin")
-        mac = self._signer.content_mac(key, payload)
-        self._files.write(name, (payload,))
-        meta = json.dumps({"f": name, "n": n, "m": mac}).encode()
-        blob = self._signer.seal(b"", meta, key=key, serializer=ser.name)
-        return ix.Record(blob, n, f"data/{name}")
-
-    def _array_record(self, key: str, arr: Any) -> ix.Record:
-        header, data, fortran = npy_parts(arr)
-        n = len(header) + data.nbytes
-        if n > self._budget:
-            raise _NotStored
-        name = new_name("npy")
-        info: dict[str, Any] = {
-            "f": name,
-            "n": n,
-            "o": len(header),
-            "h": header.decode("latin-1"),
-            "d": arr.dtype.str if arr.dtype.fields is None and arr.dtype.subdtype is None else None,
-            "s": list(arr.shape),
-            "F": fortran,
-        }
-        if self.verify_arrays:
-            info["c"] = self._signer.content_mac(key, data)
-        self._files.write(name, (header, data))
-        blob = self._signer.seal(b"", json.dumps(info).encode(), key=key, serializer="npy")
-        return ix.Record(blob, n, f"data/{name}")
-
     def _warn_unserializable(self, key: str, value: Any, exc: Exception) -> None:
         what = f"{type(value).__module__}.{type(value).__qualname__}"
         if what in self._unserializable:
             return
         self._unserializable.add(what)
         warnings.warn(
-            f"a {what} value (key {key}) cannot be serialized with {self._serializer.name!r} "
-            f"({type(exc).__name__}: {exc}); it is not stored on disk. Further {what} values are "
-            "skipped silently.",
+            f"a {what} value (key {key}) cannot be serialized with "
+            f"{self._codec.serializer.name!r} ({exc}); it is not stored on disk. Further {what} "
+            "values are skipped silently.",
             CacheWarning,
-            stacklevel=4,
+            stacklevel=3,
         )
 
     def delete(self, key: str) -> bool:
@@ -681,13 +562,3 @@ def _check_budget(value: object) -> int:
     if type(value) is not int or value < 0:
         raise ValueError(f"a disk budget is a number of bytes >= 0, not {value!r}")
     return value
-
-
-def _dtype(np: Any, info: dict[str, Any], header: bytes) -> Any:
-    if info.get("d"):
-        return np.dtype(info["d"])
-    import ast
-
-    # Structured dtypes: parse the (authenticated) header text as numpy itself does.
-    text = header[header.index(b"{") :].decode("latin-1")
-    return np.lib.format.descr_to_dtype(ast.literal_eval(text)["descr"])
