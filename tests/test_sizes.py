@@ -418,10 +418,44 @@ def test_small_values_are_exact() -> None:
     gs = sys.getsizeof
     inner, pair = value["a"], value["a"][2]
     expected = (
-        gs(value) + gs(inner) + gs(inner[0]) + gs(inner[1]) + gs(pair) + 2 * 32  # ints: 32 each
+        gs(value) + gs(inner) + gs(inner[0]) + gs(inner[1]) + gs(pair) + 2 * _sizes._MEDIUM_INT
     )
     expected += gs(value["b"]) + gs(value["b"]["c"])
     assert sizeof(value) == expected
+
+
+def _exact(obj: Any, monkeypatch: pytest.MonkeyPatch) -> int:
+    with monkeypatch.context() as m:
+        m.setattr(_sizes, "_EXACT_N", 10**9)
+        m.setattr(_sizes, "_BUDGET", 10**9)
+        return sizeof(obj)
+
+
+SAMPLED_SHAPES: dict[str, Callable[[], Any]] = {
+    "sorted growing strings": lambda: [f"s{i}" * (i // 1000) for i in range(20_000)],
+    "shuffled sizes": lambda: ["x" * ((i * 7919) % 997) for i in range(20_000)],
+    "alternating big and small": lambda: [
+        ("x" * 500 if i % 2 else i * 1000) for i in range(20_000)
+    ],
+    "period of 16": lambda: [("y" * 300 if i % 16 == 0 else float(i)) for i in range(20_000)],
+    "records sharing keys and a tag": lambda: [
+        {"id": i * 1000, "name": f"n{i}", "tag": _TAG} for i in range(20_000)
+    ],
+    "dict of small lists": lambda: {i * 1000: [i * 1000, f"{i}"] for i in range(20_000)},
+    "list of sets": lambda: [{i * 1000 + j for j in range(i % 40)} for i in range(5000)],
+    "mixed types": lambda: [
+        (i * 1000, float(i), f"s{i}", b"b" * (i % 50), [i * 1000]) for i in range(10_000)
+    ],
+}
+_TAG = "t" * 1000
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLED_SHAPES))
+def test_sampled_estimate_is_within_ten_percent_of_the_full_walk(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    obj = SAMPLED_SHAPES[name]()
+    assert sizeof(obj) == pytest.approx(_exact(obj, monkeypatch), rel=0.10), name
 
 
 def test_sizeof_is_repeatable() -> None:

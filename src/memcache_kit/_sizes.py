@@ -320,7 +320,8 @@ _EXACT_N = 256  # containers with at most this many children are walked in full
 _K0 = 16  # first sample of a larger container
 _K_MAX = 2048  # largest sample of one container
 _K_SHALLOW = 8  # sample of a container reached when the visit budget is spent
-_REL_SE = 0.03  # stop sampling when the standard error is at most this fraction of the total
+_REL_SE = 0.025  # stop sampling when the standard error is at most this fraction of the total
+_SMALL_K = 1.5  # inflates the standard error of small samples, whose variance estimate is rough
 _BUDGET = 50_000  # object visits per sizeof() call, divided among the children walked
 _MAX_DEPTH = 100  # nesting below this is charged shallowly (the walk recurses)
 _SEED = 0x5EED  # a seeded sample makes sizeof() repeatable for the same value
@@ -496,7 +497,7 @@ class _Walk:
             mean = math.fsum(vals) / k
             var = math.fsum((b - a) ** 2 for a, b in pairwise(vals)) / (2 * (k - 1))
             se = n * math.sqrt(var / k * (1 - k / n))
-            if se <= _REL_SE * (n * mean + own):
+            if se * (1 + _SMALL_K / math.sqrt(k - 1)) <= _REL_SE * (n * mean + own):
                 break
             batch = strata.split()
         self.open[level] = False
@@ -613,7 +614,7 @@ def _sequence(walk: _Walk, obj: Any, budget: int, depth: int) -> None:
 def _set(walk: _Walk, obj: Any, budget: int, depth: int) -> None:
     own = sys.getsizeof(obj)
     walk.charge(obj, own)
-    if budget < 0:
+    if budget < 0 or not obj:
         return
     if len(obj) <= _EXACT_N and len(obj) <= budget:
         child_budget = (budget - len(obj)) // len(obj)
