@@ -263,6 +263,24 @@ def test_numpy_arguments(mem_cache: mk.Cache) -> None:
     assert seen.n == 3
 
 
+def test_equal_scalars_share_one_memory_entry(mem_cache: mk.Cache) -> None:
+    """The fast lane's (token, *args) and the plan's normalised key are one memory key."""
+    seen = Counter()
+
+    @mk.cached(cache=mem_cache)
+    def f(i: int, name: str = "a") -> int:
+        seen(i)
+        return i
+
+    f(5)  # binds through the plan (a default is filled in)
+    f(5, "a")  # the fast lane
+    f(np.int64(5), "a")  # a numpy scalar normalises to the int
+    f(5.0, name="a")
+    f(i=True * 5)
+    assert seen.n == 1
+    assert f.cache_info().tiers == {"memory": (4, 1)}
+
+
 def test_dicts_in_different_orders_are_one_key(mem_cache: mk.Cache) -> None:
     seen = Counter()
 

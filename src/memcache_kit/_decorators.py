@@ -159,14 +159,22 @@ class CachedCore(Generic[R]):
                 parts = (part, *parts[1:])
         typed, hash_files = self.typed, self.hash_files
         if portable:
-            # mem is (token, parts) when every part is an int/str/bytes/None: what the
-            # wrappers' fast lane builds from ``args``.
             try:
-                return _keys.namespaced_key(
+                key = _keys.namespaced_key(
                     self.namespace, self.token, parts, typed=typed, hash_files=hash_files
                 )
             except TypeError as e:
                 raise self._unencodable(e, 0) from e
+            # namespaced_key's memory key is (token, normalised parts). When every normalised
+            # part is an int/str/bytes/None, flatten it to (token, *parts): what the wrappers'
+            # fast lane builds from ``args``, and a tuple less to hash on every lookup. The
+            # flattening depends only on the normalised parts, so equal encodings still give
+            # equal memory keys; a flat key never equals a nested one (a simple part is never
+            # a tuple, and a flat key of two or more parts is longer).
+            inner = key.mem[1]  # type: ignore[index]
+            if type(inner) is tuple and SIMPLE.issuperset(map(type, inner)):
+                return CacheKey((self.token, *inner), lambda: key.disk, lambda: key.label)
+            return key
         try:
             rest = _keys.namespaced_mem(None, parts[1:], typed=typed, hash_files=hash_files)
         except TypeError as e:
@@ -627,8 +635,8 @@ def _function(core: CachedCore[Any]) -> Callable[..., Any]:
     core.hit_readers.append(lambda: hits)
 
     # The hit path (design "The hit path"): for an all-positional call of int/str/bytes/None
-    # values the memory key is (token, args), built from the arguments as given (what
-    # _keys.namespaced_mem makes of them), then one memory-tier lookup; ``cache._mem_get`` is
+    # values the memory key is (token, *args), built from the arguments as given (what
+    # make_key makes of them), then one memory-tier lookup; ``cache._mem_get`` is
     # read per call because the cache replaces its memory tier when it reopens. Everything
     # else binds through the plan in ``core.call``.
     if core.is_async:
@@ -642,7 +650,7 @@ def _function(core: CachedCore[Any]) -> Callable[..., Any]:
                 and len(args) == n
                 and SIMPLE.issuperset(map(type, args))
             ):
-                mem = (tok, args)
+                mem = (tok, *args)
                 value = cache._mem_get(mem)
                 if value is not MISSING:
                     hits += 1
@@ -659,7 +667,7 @@ def _function(core: CachedCore[Any]) -> Callable[..., Any]:
             nonlocal hits
             cache = live
             if cache is not None and not kwargs and len(args) == 1 and type(args[0]) in SIMPLE:
-                mem = (tok, args)
+                mem = (tok, args[0])
                 value = cache._mem_get(mem)
                 if value is not MISSING:
                     hits += 1
@@ -679,7 +687,7 @@ def _function(core: CachedCore[Any]) -> Callable[..., Any]:
             and len(args) == n
             and SIMPLE.issuperset(map(type, args))
         ):
-            mem = (tok, args)
+            mem = (tok, *args)
             value = cache._mem_get(mem)
             if value is not MISSING:
                 hits += 1
