@@ -2,7 +2,7 @@
 
 A 16 MiB memory tier receives ten times that much mixed data (numpy arrays, dicts, lists,
 strings). After a warm-up, tracemalloc measures every Python allocation still alive after
-each ``set``: it must stay within 1.10 × budget + 1 MiB (the sizer's error plus bookkeeping)
+each ``set``: it must stay within 1.10 x budget + 1 MiB (the sizer's error plus bookkeeping)
 at every step, and every key must still be readable from disk afterwards.
 """
 
