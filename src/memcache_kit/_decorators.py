@@ -3,10 +3,10 @@
 Keys (design "Keys", "A decorated function's entries"): a call is bound to the signature by a
 plan computed once (``_binding.Plan``); the bound values are the key's *parts*, keyed by
 ``_keys.namespaced_key`` within the function's namespace (module, qualname, code fingerprint or
-``version=``, generation). The memory key is ``(token, parts)`` with ``token`` an object made per
-function and generation, so memory keys of different functions never meet; when every part is
-an int/str/bytes/None it is literally ``(token, args)``, which the wrappers' fast lane builds
-without binding. The disk key digests the namespace and the parts' canonical encoding, so it is
+``version=``, generation). The memory key starts with ``token``, an object made per function and
+generation, so memory keys of different functions never meet; when every part is an
+int/str/bytes/None it is ``(token, *parts)``, which for an all-positional call is
+``(token, *args)``: the wrappers' fast lane builds it without binding. The disk key digests the namespace and the parts' canonical encoding, so it is
 the same in every process and run.
 
 ``cache_clear()`` bumps a generation counter stored in the function's cache under a reserved
