@@ -6,8 +6,8 @@ plan computed once (``_binding.Plan``); the bound values are the key's *parts*, 
 ``version=``, generation). The memory key starts with ``token``, an object made per function and
 generation, so memory keys of different functions never meet; when every part is an
 int/str/bytes/None it is ``(token, *parts)``, which for an all-positional call is
-``(token, *args)``: the wrappers' fast lane builds it without binding. The disk key digests the namespace and the parts' canonical encoding, so it is
-the same in every process and run.
+``(token, *args)``: the wrappers' fast lane builds it without binding. The disk key digests the
+namespace and the parts' canonical encoding, so it is the same in every process and run.
 
 ``cache_clear()`` bumps a generation counter stored in the function's cache under a reserved
 key (so processes that resolve the function later start in the new generation) and replaces
