@@ -712,3 +712,16 @@ def test_golden_encodings_do_not_drift() -> None:
     assert encode({"b": 1, "a": 2}) == b"d\x02s\x01ai\x01\x02s\x01bi\x01\x01"
     assert encode({2, 1}) == b"e\x02i\x01\x01i\x01\x02"
     assert make_key(("features", 3)).disk == "4ffd50fc4234242522604de5bb194288"
+
+
+def test_cache_keys_do_not_keep_large_keys_alive() -> None:
+    import gc
+    import weakref
+
+    arr = np.zeros(1000)
+    ref = weakref.ref(arr)
+    keys = [make_key(arr), namespaced_key(b"ns", object(), (arr, 1))]
+    del arr
+    gc.collect()
+    assert ref() is None
+    assert all(len(k.disk) == 32 and k.label for k in keys)

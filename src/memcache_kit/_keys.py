@@ -693,9 +693,11 @@ def make_key(obj: Any) -> CacheKey:
     """The ``CacheKey`` of a plain ``Cache`` key (no namespace)."""
     mem = memory_key(obj)
     if type(mem) is tuple and len(mem) == 2 and mem[0] is _ENCODED:
+        # The memory tier keeps CacheKeys beside its entries: a thunk must not keep a large key
+        # (an array argument) alive, so the label of a structured key is made now.
         enc: bytes = mem[1]
-        return CacheKey(mem, lambda: digest(enc), lambda: short_repr(obj))
-    return CacheKey(mem, lambda: digest(encode(obj)), lambda: short_repr(obj))
+        return CacheKey(mem, lambda: digest(enc), short_repr(obj))
+    return CacheKey(mem, lambda: digest(encode(mem)), lambda: short_repr(mem))
 
 
 def namespaced_key(
@@ -720,10 +722,13 @@ def namespaced_key(
     inner = mem[1]  # type: ignore[index]
     if type(inner) is tuple and len(inner) == 2 and inner[0] is _ENCODED:
         enc: bytes = inner[1]
-        disk: Callable[[], str] = lambda: _hexdigest(head + enc)  # noqa: E731
-    else:
-        disk = lambda: _hexdigest(head + encode(parts, typed=typed, hash_files=hash_files))  # noqa: E731
-    return CacheKey(mem, disk, label or (lambda: short_repr(parts)))
+        return CacheKey(mem, lambda: _hexdigest(head + enc), label or short_repr(parts))
+    # Plain scalars: the normalised parts encode exactly as the parts do, and hold nothing large.
+    return CacheKey(
+        mem,
+        lambda: _hexdigest(head + encode(inner, typed=typed)),
+        label or (lambda: short_repr(inner)),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
