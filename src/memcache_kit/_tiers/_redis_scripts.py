@@ -11,11 +11,14 @@ Redis Cluster slot and the scripts below, which touch several keys, run atomical
     mk:{ns}:v1:exp                      zset  key -> expiry (ms), entries with a TTL only
     mk:{ns}:v1:acct                     hash  "bytes" -> total accounted bytes
 
-The bookkeeping keys are changed only by these scripts, so they agree with each other; they can
-disagree with the entries only when Redis drops an entry on its own (TTL, ``maxmemory``
-eviction, a restart without persistence). ``forget`` treats that as normal: the record goes, and
-nothing counts it as our eviction. Writes purge records of expired entries (bounded per call),
-reads report misses so the next batch of access times heals their records.
+Entries and chunks always carry an expiry: their TTL, or a nominal 100 years without one, so
+that under a ``volatile-lru``/``volatile-lfu`` ``maxmemory`` policy Redis may evict entries but
+never the bookkeeping keys, which have none. The bookkeeping keys are changed only by these
+scripts, so they agree with each other; they can disagree with the entries only when Redis drops
+an entry on its own (TTL, ``maxmemory`` eviction, a restart without persistence). ``forget``
+treats that as normal: the record goes, and nothing counts it as our eviction. Writes purge
+records of expired entries (bounded per call), and reads report misses so the next batch of
+access times heals their records.
 """
 
 from __future__ import annotations
@@ -87,9 +90,9 @@ end
 SET = (
     _COMMON
     + """
--- ARGV: prefix, key, blob, size, token, chunks, pxat (0: none), budget
+-- ARGV: prefix, key, blob, size, token, chunks, pxat (0: no TTL), budget, nominal lifetime ms
 local k, blob, size, token, n = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
-local pxat, budget = tonumber(ARGV[7]), tonumber(ARGV[8])
+local pxat, budget, nominal = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local now = now_ms()
 purge_expired(now)
 forget(k)
@@ -97,13 +100,14 @@ if pxat > 0 then
   redis.call('SET', P .. 'e:' .. k, blob, 'PXAT', pxat)
   redis.call('ZADD', EXP, pxat, k)
 else
-  redis.call('SET', P .. 'e:' .. k, blob)
+  -- a nominal expiry, so volatile-* maxmemory policies may evict entries (never bookkeeping)
+  redis.call('SET', P .. 'e:' .. k, blob, 'PX', nominal)
 end
 -- chunks were written with a provisional expiry (so a writer that dies leaves no orphans):
 -- from now on they live exactly as long as their entry
 for i = 0, tonumber(n) - 1 do
   local c = P .. 'c:' .. k .. ':' .. token .. ':' .. i
-  if pxat > 0 then redis.call('PEXPIREAT', c, pxat) else redis.call('PERSIST', c) end
+  if pxat > 0 then redis.call('PEXPIREAT', c, pxat) else redis.call('PEXPIRE', c, nominal) end
 end
 redis.call('HSET', SIZES, k, size .. ':' .. token .. ':' .. n)
 redis.call('ZADD', LRU, now, k)

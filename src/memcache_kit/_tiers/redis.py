@@ -48,6 +48,8 @@ FLUSH_SECONDS = 2.0
 _NAMESPACE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}")
 _MISSED_MAX = 4096
 _PROVISIONAL_MS = 600_000
+NOMINAL_MS = 100 * 365 * 86_400_000
+"""The Redis expiry of an entry without TTL (100 years): evictable under volatile-* policies."""
 _LIVE: weakref.WeakSet[RedisTier] = weakref.WeakSet()
 _ABANDONED: list[Any] = []  # a forked child's inherited clients: never closed by the child
 
@@ -448,7 +450,7 @@ class RedisTier:
             if not self._write_chunks(key, token, pieces):
                 return False
         size = len(blob) + chunked
-        r = self._books("set", "set", key, blob, size, token, count, pxat, self._budget)
+        r = self._books("set", "set", key, blob, size, token, count, pxat, self._budget, NOMINAL_MS)
         if r is _FAILED:
             return False
         self._writes += 1
@@ -639,7 +641,7 @@ def _connect(url: str, timeout: float) -> Any:
         from redis.cluster import RedisCluster
 
         plain = url.replace("+cluster://", "://", 1)
-        return RedisCluster.from_url(plain, cluster_error_retry_attempts=1, **options)
+        return RedisCluster.from_url(plain, **options)
     return redis.Redis.from_url(url, **options)
 
 
