@@ -13,6 +13,7 @@ namespace their entries with it.
 
 from __future__ import annotations
 
+import dis
 import functools
 import inspect
 import threading
@@ -63,8 +64,14 @@ def _code_parts(code: types.CodeType) -> tuple[Any, ...]:
 def _has_docstring_slot(code: types.CodeType) -> bool:
     if _CO_HAS_DOCSTRING:
         return bool(code.co_flags & _CO_HAS_DOCSTRING)
-    # Functions (CO_NEWLOCALS) other than lambdas and comprehensions reserve co_consts[0].
-    return bool(code.co_flags & inspect.CO_NEWLOCALS) and not code.co_name.startswith("<")
+    # Functions (CO_NEWLOCALS) other than lambdas and comprehensions keep their docstring in
+    # co_consts[0]. A docstring is never loaded by the bytecode: if const 0 is, it is a value.
+    if not code.co_flags & inspect.CO_NEWLOCALS or code.co_name.startswith("<"):
+        return False
+    return not any(i.arg == 0 and i.opcode in _HASCONST for i in dis.get_instructions(code))
+
+
+_HASCONST: Final = frozenset(dis.hasconst)
 
 
 def _maybe(value: Any) -> Any:

@@ -472,13 +472,16 @@ _BUILTIN_CALLABLES: Final = frozenset({"method_descriptor", "wrapper_descriptor"
 
 def _optional_loaded(t: type) -> bool:
     """Whether ``t`` may belong to an optional library; never imports one."""
-    root = getattr(t, "__module__", "").partition(".")[0]
-    if root in _OPTIONAL_ROOTS:
+    if _root(t) in _OPTIONAL_ROOTS:
         return True
     # Subclasses defined elsewhere (a GeoDataFrame, an astropy Quantity).
     return any(sys.modules.get(name) is not None for name in _OPTIONAL_ROOTS) and any(
-        getattr(b, "__module__", "").partition(".")[0] in _OPTIONAL_ROOTS for b in t.__mro__[1:]
+        _root(b) in _OPTIONAL_ROOTS for b in t.__mro__[1:]
     )
+
+
+def _root(t: type) -> str:
+    return str(getattr(t, "__module__", None) or "").partition(".")[0]
 
 
 _BASE_TABLE: Final = dict(_TABLE)
