@@ -8,9 +8,11 @@ numpy, pandas, polars, pyarrow and torch are recognised by module name, never im
 
 from __future__ import annotations
 
+import array
 import gc
 import math
 import mmap
+import operator
 import os
 import random
 import re
@@ -305,17 +307,16 @@ def _resolve(t: type) -> _Handler:
 
 def _registered_handler(fn: Sizer, klass: type) -> _Handler:
     def handler(walk: _Walk, obj: Any, budget: int, depth: int) -> None:
-        size = fn(obj)
-        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-            try:
-                size = int(size.__index__())  # numpy integers
-            except (AttributeError, TypeError):
-                size = -1
-            if size < 0:
-                raise TypeError(
-                    f"the sizer registered for {klass.__qualname__} returned {fn(obj)!r}; "
-                    "it must return a non-negative int"
-                )
+        raw = fn(obj)
+        try:
+            size = operator.index(raw)  # ints, and numpy integers
+        except TypeError:
+            size = -1
+        if size < 0 or isinstance(raw, bool):
+            raise TypeError(
+                f"the sizer registered for {klass.__qualname__} returned {raw!r}; "
+                "it must return a non-negative int"
+            )
         walk.charge(obj, size)
 
     return handler
@@ -671,6 +672,7 @@ _BUILTIN: dict[type, _Handler] = {
     float: _leaf,
     complex: _leaf,
     range: _leaf,
+    array.array: _leaf,
     list: _sequence,
     tuple: _sequence,
     deque: _sequence,
