@@ -308,6 +308,13 @@ def test_numpy_object_structured_masked_datetime_arrays() -> None:
     assert encode(obj) != encode(np.array(["a", 1, None, (2, 4)], dtype=object))
     with pytest.raises(TypeError, match=r"\[2\]"):
         encode(np.array([1, 2, Foo()], dtype=object))
+    words = np.array(["ab", "c", "é\ud800"], dtype=object)
+    assert encode(words) == encode(words.copy())
+    strings = np.array(["x", "yz"], dtype=np.dtypes.StringDType())  # pointers: by content
+    assert encode(strings) == encode(strings.copy()) != encode(strings[::-1])
+    assert encode(words) != encode(np.array(["a", "bc", "é\ud800"], dtype=object))
+    assert encode(words) != encode(np.array(["ab", "c", 1], dtype=object))
+    assert encode(np.array(["a", "b"], dtype=object)) != encode(np.array(["a", "b"]))
     rec = np.zeros(3, dtype=[("a", "i1"), ("b", "f8")])  # padded when aligned
     rec2 = rec.copy()
     rec2["b"][1] = 1

@@ -165,11 +165,18 @@ def _e_ndarray(a: Any, typed: bool, hf: bool) -> bytes:
         if dt.fields is not None:
             return head + b"o" + _enc(a.tolist(), typed, hf)
         flat = a.ravel() if dt.kind == "O" else a.ravel().astype(object)
+        items = flat.tolist()
+        if items and set(map(type, items)) == {str}:
+            # All exact str (a text column): code-point lengths and the joined text determine
+            # the strings, and cost C loops only (~15x faster than element by element).
+            lengths = np.fromiter(map(len, items), dtype=np.int64, count=len(items))
+            text = "".join(items).encode("utf-8", "surrogatepass")
+            return head + b"O" + hash_array(lengths) + xxhash.xxh3_128_digest(text)
 
         def seg(i: int, x: Any) -> str:
             return str(list(map(int, np.unravel_index(i, a.shape)))) if a.ndim else "[()]"
 
-        return head + b"o" + b"".join(_items(flat, typed, hf, seg))
+        return head + b"o" + b"".join(_items(items, typed, hf, seg))
     return head + b"h" + hash_array(a)
 
 
