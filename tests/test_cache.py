@@ -585,3 +585,14 @@ def test_verify_finds_memory_entries_missing_from_disk(cache_dir: Path) -> None:
         assert c.verify(repair=True).repaired == 1
         assert c.verify().ok
         assert reader(cache_dir).get("k") == "v"
+
+
+def test_a_promoted_entry_keeps_its_expiry(cache_dir: Path) -> None:
+    with make(cache_dir) as c:
+        c.set("k", "v", ttl=0.3)
+        c.memory_budget = 0  # drop the memory copy
+        c.memory_budget = 64 * KiB
+        assert c.get("k") == "v"  # from disk, promoted
+        assert c.stats().tiers["memory"].promotions == 1
+        time.sleep(0.5)
+        assert c.get("k") is None

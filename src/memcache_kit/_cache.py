@@ -143,6 +143,7 @@ class Cache:
         self._memory_bytes = env.budget(memory, "memory")
         self._disk_bytes = env.budget(disk, "disk", self._directory)
         self._ttl = env.ttl_seconds(ttl)
+        self._longest_ttl = self._ttl
         self._serializer = serializer
         self._copy = copy
         self._write_through = write_through
@@ -160,6 +161,7 @@ class Cache:
                 self._on_network = True
         self._flight = Flight()
         self._stripes = [threading.Lock() for _ in range(_STRIPES)]
+        self._versions = [0] * _STRIPES
         self._tls = threading.local()
         self._pending: dict[Hashable, Evicted] = {}  # evicted, on their way to disk
         self._costs: dict[Hashable, float] = {}  # load seconds of memory entries that cost any
@@ -585,20 +587,34 @@ class Cache:
 
     def _expire_at(self, ttl: TTL | UseDefault) -> float | None:
         seconds = self._ttl if ttl is USE_DEFAULT else env.ttl_seconds(ttl)
-        return None if seconds is None else time.time() + seconds
+        if seconds is None:
+            return None
+        if self._longest_ttl is None or seconds > self._longest_ttl:
+            self._longest_ttl = seconds
+        return time.time() + seconds
 
     @contextmanager
     def _stripe(self, mk: Hashable) -> Iterator[None]:
-        """Hold ``mk``'s stripe; spills queued meanwhile run after it is released."""
+        """Hold ``mk``'s stripe for a write; spills queued meanwhile run after it is released.
+
+        Each write bumps the stripe's version, so a reader that went to disk without the
+        stripe can tell that a write may have raced it (see ``_get_below``).
+        """
         tls = self._tls
-        lock = self._stripes[hash(mk) % _STRIPES]
+        i = hash(mk) % _STRIPES
+        lock = self._stripes[i]
         lock.acquire()
+        self._versions[i] += 1
         tls.held = True
         try:
             yield
         finally:
             tls.held = False
             lock.release()
+        self._run_queued()
+
+    def _run_queued(self) -> None:
+        tls = self._tls
         queued: list[Evicted] | None = getattr(tls, "queued", None)
         if queued:
             tls.queued = []
@@ -606,27 +622,50 @@ class Cache:
                 self._spill_one(e)
 
     def _get_below(self, key: CacheKey) -> Any:
-        """A memory miss: the value in transit to disk, else the disk's, promoted."""
-        self._check_open()
-        pending = self._pending.get(key.mem)
-        if pending is not None:
-            return self._out(pending.value)
+        """A memory miss: the value in transit to disk, else the disk's, promoted.
+
+        The disk read runs without the stripe (reads of one key do not queue behind each
+        other); the promotion takes it and gives up if a write to the stripe happened since,
+        so a value read before a ``set`` or ``delete`` never lands in memory after it.
+        """
+        if self._closed:
+            self._reopen()
+        mk = key.mem
+        if self._pending:
+            pending = self._pending.get(mk)
+            if pending is not None:
+                return self._out(pending.value)
         disk = self._disk
         if disk is None:
             return MISSING
-        with self._stripe(key.mem):
-            pending = self._pending.get(key.mem)
-            if pending is not None:
-                return self._out(pending.value)
-            value = disk.get(key.disk)
-            if value is MISSING:
-                return MISSING
-            mem = self._memory
-            if mem is not None and key.mem not in mem:
-                meta = _Meta(key, ON_DISK, 0.0)
-                if mem.set(key.mem, value, expire_at=_disk_expiry(disk, key.disk), meta=meta):
-                    self._promotions += 1
+        mem = self._memory
+        i = hash(mk) % _STRIPES
+        version = self._versions[i]
+        value = disk.get(key.disk)
+        if value is MISSING or mem is None:
+            return self._out(value)
+        lock = self._stripes[i]
+        with lock:
+            self._tls.held = True
+            try:
+                if self._versions[i] == version and mk not in mem and mk not in self._pending:
+                    meta = _Meta(key, ON_DISK, 0.0)
+                    expire_at = self._promoted_expiry(disk, key.disk)
+                    if mem.set(mk, value, expire_at=expire_at, meta=meta):
+                        self._promotions += 1
+            finally:
+                self._tls.held = False
+        self._run_queued()
         return self._out(value)
+
+    def _promoted_expiry(self, disk: DiskTier, key: str) -> float | None:
+        expiry: Callable[[str], float | None] | None = getattr(disk, "expire_at", None)
+        if expiry is not None:
+            return expiry(key)
+        # The disk tier does not tell an entry's expiry: bound the memory copy's life by the
+        # longest ttl this cache has used, so an expiring entry cannot outlive it for long.
+        longest = self._longest_ttl
+        return None if longest is None else time.time() + longest
 
     def _store(self, key: CacheKey, value: Any, expire_at: float | None, cost: float) -> None:
         self._check_open()
@@ -846,11 +885,6 @@ def _metas(mem: MemoryTier) -> list[_Meta]:
     # (one C-level copy, consistent under the GIL).
     data: dict[Hashable, Any] = vars(mem).get("_data", {})
     return [m for e in list(data.values()) if isinstance(m := getattr(e, "meta", None), _Meta)]
-
-
-def _disk_expiry(disk: DiskTier, key: str) -> float | None:
-    expiry: Callable[[str], float | None] | None = getattr(disk, "expire_at", None)
-    return expiry(key) if expiry is not None else None
 
 
 def _replace(s: TierStats, **changes: int) -> TierStats:
