@@ -281,6 +281,28 @@ def test_equal_scalars_share_one_memory_entry(mem_cache: mk.Cache) -> None:
     assert f.cache_info().tiers == {"memory": (4, 1)}
 
 
+def test_fast_lane_follows_a_replaced_memory_tier(mem_cache: mk.Cache) -> None:
+    seen = Counter()
+
+    @mk.cached(cache=mem_cache)
+    def f(x: int) -> str:
+        seen(x)
+        time.sleep(0.01)
+        return "v" * x
+
+    f(3), f(3)
+    assert mem_cache.stats().saved_seconds > 0  # the hit credited the load time it saved
+    mem_cache.memory_budget = 0  # no tier left: every call loads
+    f(3), f(3)
+    assert seen.n == 3
+    mem_cache.memory_budget = "1MiB"  # a new, empty tier
+    f(3), f(3), f(3)
+    assert seen.n == 4
+    assert f.invalidate(3) is True
+    f(3)
+    assert seen.n == 5
+
+
 def test_dicts_in_different_orders_are_one_key(mem_cache: mk.Cache) -> None:
     seen = Counter()
 

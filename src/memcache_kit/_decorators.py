@@ -23,6 +23,7 @@ import functools
 import inspect
 import os
 import threading
+import time
 from collections.abc import Awaitable, Callable, Collection, Hashable
 from typing import Any, Concatenate, Final, Generic, ParamSpec, Protocol, TypeVar, cast, overload
 
@@ -45,6 +46,7 @@ TTL = float | int | str | None
 # is one key only when typed=False.
 SIMPLE: Final = frozenset({int, str, bytes, type(None)})
 _FORMAT: Final = "memcache_kit.cached/1"
+_NOARG: Final = object()  # "no first positional argument" in the one-parameter wrapper
 
 
 class CachedCore(Generic[R]):
@@ -104,6 +106,9 @@ class CachedCore(Generic[R]):
         self.misses = 0  # calls that ran the function
         self._on_resolve: list[Callable[[CachedCore[R]], None]] = []
         self.hit_readers: list[Callable[[], int]] = []  # hits counted by the wrappers' fast lane
+        # Mean seconds a load of this function took: what the fast lane credits to the cache's
+        # saved_seconds per hit (a per-key lookup of the cost would cost the hit ~0.1 µs).
+        self.mean_cost = [0.0]
 
     # resolution and generations ---------------------------------------------------------------
     def resolve(self) -> Cache:
@@ -232,7 +237,10 @@ class CachedCore(Generic[R]):
         def load() -> R:
             nonlocal ran
             ran = True
-            return self.func(*args, **kwargs)
+            started = time.perf_counter()
+            value = self.func(*args, **kwargs)
+            self._learn(time.perf_counter() - started)
+            return value
 
         if _memory_only_key(key):
             value = _memory_only_load(cache, key, load, self.ttl)
@@ -257,7 +265,10 @@ class CachedCore(Generic[R]):
         async def load() -> Any:
             nonlocal ran
             ran = True
-            return await self.func(*args, **kwargs)  # type: ignore[misc]
+            started = time.perf_counter()
+            value = await self.func(*args, **kwargs)  # type: ignore[misc]
+            self._learn(time.perf_counter() - started)
+            return value
 
         if _memory_only_key(key):
             value = await _amemory_only_load(cache, key, load, self.ttl)
@@ -273,6 +284,10 @@ class CachedCore(Generic[R]):
         if self.copy or cache._copy:
             return _copy.deepcopy(value)
         return value
+
+    def _learn(self, seconds: float) -> None:
+        mean = self.mean_cost
+        mean[0] += (seconds - mean[0]) / (self.misses + 1)
 
     def _count(self, ran: bool) -> None:
         if ran:
@@ -616,87 +631,82 @@ def _attach(target: Any, core: CachedCore[Any]) -> None:
 def _function(core: CachedCore[Any]) -> Callable[..., Any]:
     """A plain function wrapper (a real ``def``/``async def``, so introspection sees one)."""
     n = -1 if core.copy else core.fast_arity
-    live: Cache | None = None  # set once resolved, when the fast lane may serve hits
+    memget: Callable[[Hashable], Any] = _never  # the memory tier's get, once resolved
+    getter: Callable[[], Callable[[Hashable], Any]] = _never_getter
     tok: object = None
-    costs: dict[Hashable, float] = {}
     saved = [0.0]
+    cost = core.mean_cost
     hits = 0
 
     def on_resolve(c: CachedCore[Any]) -> None:
-        nonlocal live, tok, hits, costs, saved
+        nonlocal memget, getter, tok, hits, saved
         cache = c.cache
         assert cache is not None
         tok, hits = c.token, 0
-        # Cache._get's bookkeeping on a memory hit, inlined: the load time the hit saved.
-        costs, saved = cache._costs, cache._saved
-        live = None if cache._copy else cache
+        saved = cache._saved  # the cell behind cache.stats().saved_seconds
+        getter = _never_getter if cache._copy else (lambda: cache._mem_get)
+        memget = getter()
 
     core._on_resolve.append(on_resolve)
     core.hit_readers.append(lambda: hits)
 
     # The hit path (design "The hit path"): for an all-positional call of int/str/bytes/None
     # values the memory key is (token, *args), built from the arguments as given (what
-    # make_key makes of them), then one memory-tier lookup; ``cache._mem_get`` is
-    # read per call because the cache replaces its memory tier when it reopens. Everything
-    # else binds through the plan in ``core.call``.
+    # make_key makes of them), then one memory-tier lookup. Everything else binds through the
+    # plan in ``core.call``. The tier's ``get`` is held, not looked up per call; a miss fetches
+    # it again, since the cache replaces its memory tier when it reopens or is resized from 0
+    # (a replaced tier is drained first, so a stale getter can only miss). A one-parameter
+    # function takes its argument as a positional-only parameter: cheaper than ``*args``.
     if core.is_async:
 
         async def awrapper(*args: Any, **kwargs: Any) -> Any:
-            nonlocal hits
-            cache = live
-            if (
-                cache is not None
-                and not kwargs
-                and len(args) == n
-                and SIMPLE.issuperset(map(type, args))
-            ):
-                mem = (tok, *args)
-                value = cache._mem_get(mem)
+            nonlocal hits, memget
+            if not kwargs and len(args) == n and SIMPLE.issuperset(map(type, args)):
+                value = memget((tok, *args))
                 if value is not MISSING:
                     hits += 1
-                    if costs:
-                        saved[0] += costs.get(mem, 0.0)
+                    saved[0] += cost[0]
                     return value
+                memget = getter()
             return await core.acall(args, kwargs)
 
         return _finish(awrapper, core)
 
     if n == 1:
 
-        def wrapper1(*args: Any, **kwargs: Any) -> Any:
-            nonlocal hits
-            cache = live
-            if cache is not None and not kwargs and len(args) == 1 and type(args[0]) in SIMPLE:
-                mem = (tok, args[0])
-                value = cache._mem_get(mem)
+        def wrapper1(a: Any = _NOARG, /, *args: Any, **kwargs: Any) -> Any:
+            nonlocal hits, memget
+            if not args and not kwargs and type(a) in SIMPLE:
+                value = memget((tok, a))
                 if value is not MISSING:
                     hits += 1
-                    if costs:
-                        saved[0] += costs.get(mem, 0.0)
+                    saved[0] += cost[0]
                     return value
-            return core.call(args, kwargs)
+                memget = getter()
+            return core.call(args if a is _NOARG else (a, *args), kwargs)
 
         return _finish(wrapper1, core)
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        nonlocal hits
-        cache = live
-        if (
-            cache is not None
-            and not kwargs
-            and len(args) == n
-            and SIMPLE.issuperset(map(type, args))
-        ):
-            mem = (tok, *args)
-            value = cache._mem_get(mem)
+        nonlocal hits, memget
+        if not kwargs and len(args) == n and SIMPLE.issuperset(map(type, args)):
+            value = memget((tok, *args))
             if value is not MISSING:
                 hits += 1
-                if costs:
-                    saved[0] += costs.get(mem, 0.0)
+                saved[0] += cost[0]
                 return value
+            memget = getter()
         return core.call(args, kwargs)
 
     return _finish(wrapper, core)
+
+
+def _never(key: Hashable) -> Any:
+    return MISSING
+
+
+def _never_getter() -> Callable[[Hashable], Any]:
+    return _never
 
 
 def _finish(wrapper: Callable[..., Any], core: CachedCore[Any]) -> Callable[..., Any]:
