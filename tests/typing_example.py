@@ -43,6 +43,16 @@ class Model:
     def default(cls, size: int) -> list[int]:
         return [0] * size
 
+    @mk.cached
+    @classmethod
+    def ones(cls, size: int) -> list[int]:
+        return [1] * size
+
+    @staticmethod
+    @mk.cached
+    def tokens(text: str) -> list[str]:
+        return text.split()
+
 
 def uses() -> None:
     text: str = load_text(Path("x.txt"), encoding="latin-1")
@@ -59,7 +69,12 @@ def uses() -> None:
     y2: float = Model.predict(m, 3.0)
     w: list[float] = m.weights
     zeros: list[int] = Model.default(3)
-    print(text, again, dropped, hits, tiers, cache, vec, y, y2, w, zeros)
+    zeros2: list[int] = m.default(3)
+    ones: list[int] = Model.ones(3)
+    ones_info: mk.CacheInfo = Model.ones.cache_info()
+    words: list[str] = Model.tokens("a b")
+    print(text, again, dropped, hits, tiers, cache, vec, y, y2, w, zeros, zeros2, ones)
+    print(ones_info, words)
 
 
 async def async_uses() -> None:
