@@ -70,7 +70,7 @@ def main() -> None:
                 (
                     "get 8 MB array",
                     lambda: tier.get("1" * 32),
-                    lambda: np.frombuffer(raw.get("raw:large"), dtype=np.float64),
+                    lambda: np.frombuffer(raw.get("raw:large"), dtype=np.float64),  # type: ignore[arg-type]
                 ),
                 (
                     "set 100 B",
@@ -92,7 +92,7 @@ def main() -> None:
                 rows.append((f"RedisTier {label}", a, f"{a / b:.2f}x raw"))
                 rows.append((f"redis-py  {label}", b, "1.00x"))
             # The tier's own CPU on a hit, without the round trip: unseal (MAC) + unpickle.
-            blob = raw.get(tier.keys.entry("0" * 32))
+            blob: bytes = raw.get(tier.keys.entry("0" * 32))  # type: ignore[assignment]
             sk = tier._seal_key("0" * 32)
             decode = per_call(lambda: pickle.loads(tier._signer.unseal(blob, key=sk).payload))
             rows.append(("RedisTier decode 100 B (no I/O)", decode, ""))
