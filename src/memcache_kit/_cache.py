@@ -13,23 +13,37 @@ while the thread holds a stripe and run after it lets go, so stripes never nest.
 
 from __future__ import annotations
 
-import asyncio
-import copy as _copy
-import inspect
 import threading
 import time
 import warnings
 import weakref
-from collections.abc import Awaitable, Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 
 from . import _cache_env as env
 from . import _sizes
+from ._cache_async import AsyncMixin
+from ._cache_parts import (
+    DIRTY,
+    ENTRY_OVERHEAD,
+    MEMORY_ONLY,
+    ON_DISK,
+    STRIPES,
+    Meta,
+    copy_out,
+    flush_and_close,
+    hit_path,
+    mem_key,
+    no_memory,
+    replace,
+    verify_inclusive,
+    weak_evict,
+)
 from ._errors import CacheWarning
 from ._flight import Abandoned, Flight
-from ._keys import CacheKey, make_key, memory_key
+from ._keys import CacheKey, make_key
 from ._shapes import MISSING, USE_DEFAULT, CacheStats, Missing, TierStats, UseDefault, VerifyReport
 from ._tiers.base import Evicted
 from ._tiers.disk import DiskTier
@@ -41,45 +55,8 @@ T = TypeVar("T")
 Size = int | str | None
 TTL = float | int | str | None
 
-# States of a memory entry relative to the disk tier (kept in the entry's meta).
-DIRTY = 0  # write-back: only in memory so far
-ON_DISK = 1  # the same value is on disk (written through, spilled, or promoted from there)
-MEMORY_ONLY = 2  # the disk tier declined it (unpicklable, too large, no disk tier)
 
-_STRIPES = 64
-# Estimated bookkeeping bytes per memory entry beyond key and value: the tier's entry object,
-# its slots in the data dict, the recency and size indexes, and our meta (measured with
-# tracemalloc on CPython 3.11/3.12: ~330 bytes; rounded up).
-_ENTRY_OVERHEAD = 360
-
-
-class _Meta:
-    __slots__ = ("cost", "key", "state")
-
-    def __init__(self, key: CacheKey, state: int, cost: float) -> None:
-        self.key = key
-        self.state = state
-        self.cost = cost
-
-
-def _no_memory(key: Hashable) -> Missing:
-    return MISSING
-
-
-def _copy_out(value: Any) -> Any:
-    np = _numpy()
-    if np is not None and isinstance(value, np.ndarray):
-        return value.copy()
-    return _copy.deepcopy(value)
-
-
-def _numpy() -> Any:
-    import sys
-
-    return sys.modules.get("numpy")
-
-
-class Cache:
+class Cache(AsyncMixin):
     """A named stack of tiers, each with a byte budget (ints are bytes; strings are parsed).
 
     ``memory`` and ``disk`` are budgets (``0`` or ``None`` turns a tier off); ``directory``
@@ -106,34 +83,19 @@ class Cache:
         policy: Literal["lru"] = "lru",
         record: bool | str | Path = False,
     ) -> None:
-        env.check_name(name)
-        if policy != "lru":
-            raise ValueError(f"policy {policy!r} is not supported: the only policy is 'lru'")
-        if record is not False:
-            raise NotImplementedError(
-                f"record={record!r} is not supported yet (the advisor issue adds it); "
-                "use record=False"
-            )
-        if durability not in ("fast", "strict"):
-            raise ValueError(f"durability {durability!r} is not allowed: use 'fast' or 'strict'")
-        if network_filesystem not in ("memory-only", "allow"):
-            raise ValueError(
-                f"network_filesystem {network_filesystem!r} is not allowed: "
-                "use 'memory-only' or 'allow'"
-            )
-        if isinstance(lock_timeout, bool) or not isinstance(lock_timeout, int | float):
-            raise TypeError(f"lock_timeout must be seconds, not {lock_timeout!r}")
-        if not lock_timeout >= 0:
-            raise ValueError(f"lock_timeout {lock_timeout!r} must be >= 0 seconds")
-        for flag, v in (
-            ("copy", copy),
-            ("write_through", write_through),
-            ("spill", spill),
-            ("verify_arrays", verify_arrays),
-            ("allow_shared_directory", allow_shared_directory),
-        ):
-            if not isinstance(v, bool):
-                raise TypeError(f"{flag} must be True or False, not {v!r}")
+        env.check_options(
+            name=name,
+            policy=policy,
+            record=record,
+            durability=durability,
+            network_filesystem=network_filesystem,
+            lock_timeout=lock_timeout,
+            copy=copy,
+            write_through=write_through,
+            spill=spill,
+            verify_arrays=verify_arrays,
+            allow_shared_directory=allow_shared_directory,
+        )
         self._name = name
         self._directory = (
             Path(directory).expanduser().absolute()
@@ -160,8 +122,8 @@ class Cache:
                 env.warn_network_filesystem(name, self._directory, fstype)
                 self._on_network = True
         self._flight = Flight()
-        self._stripes = [threading.Lock() for _ in range(_STRIPES)]
-        self._versions = [0] * _STRIPES
+        self._stripes = [threading.Lock() for _ in range(STRIPES)]
+        self._versions = [0] * STRIPES
         self._tls = threading.local()
         self._pending: dict[Hashable, Evicted] = {}  # evicted, on their way to disk
         self._costs: dict[Hashable, float] = {}  # load seconds of memory entries that cost any
@@ -174,7 +136,7 @@ class Cache:
         self._warned: set[str] = set()
         self._memory: MemoryTier | None = None
         self._disk: DiskTier | None = None
-        self._mem_get: Callable[[Hashable], Any] = _no_memory
+        self._mem_get: Callable[[Hashable], Any] = no_memory
         self._finalizer: weakref.finalize[Any, Any] | None = None
         self._closed = False
         self._open()
@@ -186,7 +148,7 @@ class Cache:
         # Spills and promotions are the memory tier's counters: they restart with it.
         self._spills = self._promotions = 0
         if self._memory_bytes:
-            self._set_memory_tier(MemoryTier(self._memory_bytes, on_evict=_weak_evict(self)))
+            self._set_memory_tier(MemoryTier(self._memory_bytes, on_evict=weak_evict(self)))
         if self._disk_bytes and not self._on_network:
             self._disk = DiskTier(
                 self._directory,
@@ -201,15 +163,15 @@ class Cache:
 
     def _set_memory_tier(self, tier: MemoryTier | None) -> None:
         self._memory = tier
-        self._mem_get = tier.get if tier is not None else _no_memory
-        self.get = _hit_path(self, self._mem_get)  # type: ignore[method-assign,assignment]
+        self._mem_get = tier.get if tier is not None else no_memory
+        self.get = hit_path(self, self._mem_get)  # type: ignore[method-assign,assignment]
 
     def _arm(self) -> None:
         """(Re)register the flush that runs at close, at garbage collection or at exit."""
         if self._finalizer is not None:
             self._finalizer.detach()
         self._finalizer = weakref.finalize(
-            self, _flush_and_close, self._memory, self._disk, self._pending
+            self, flush_and_close, self._memory, self._disk, self._pending
         )
 
     def _reopen(self) -> None:
@@ -241,7 +203,7 @@ class Cache:
     def _after_fork_in_child(self) -> None:
         # Threads of the parent do not exist here: their loads and held stripes never finish.
         self._flight.after_fork()
-        self._stripes = [threading.Lock() for _ in range(_STRIPES)]
+        self._stripes = [threading.Lock() for _ in range(STRIPES)]
         self._tls = threading.local()
         self._stat_lock = threading.Lock()
 
@@ -304,7 +266,7 @@ class Cache:
             self._on_evict(tier.drain())
             tier.close()
         elif new:
-            self._set_memory_tier(MemoryTier(new, on_evict=_weak_evict(self)))
+            self._set_memory_tier(MemoryTier(new, on_evict=weak_evict(self)))
             self._arm()
 
     @property
@@ -360,13 +322,13 @@ class Cache:
         (Each instance replaces this method with the closure ``_hit_path`` builds, which does
         the same with fewer attribute lookups; this body is its reference.)
         """
-        mk = _mem_key(key)
+        mk = mem_key(key)
         value = self._mem_get(mk)
         if value is MISSING:
             return self._get_miss(key, default)
         if self._costs:
             self._credit(mk)
-        return _copy_out(value) if self._copy else value
+        return copy_out(value) if self._copy else value
 
     def _get_miss(self, key: Any, default: Any) -> Any:
         value = self._get_below(make_key(key))
@@ -386,7 +348,7 @@ class Cache:
             raise KeyError(key)
 
     def __contains__(self, key: object) -> bool:
-        mk = _mem_key(key)
+        mk = mem_key(key)
         mem = self._memory
         if mem is not None and mk in mem:
             return True
@@ -408,34 +370,13 @@ class Cache:
         self, key: Any, loader: Callable[[], T], ttl: TTL | UseDefault = USE_DEFAULT
     ) -> T:
         """The cached value, or ``loader()``'s, stored; one ``loader()`` per key at a time."""
-        mk = _mem_key(key)
+        mk = mem_key(key)
         value = self._mem_get(mk)
         if value is MISSING:
             return self._get_or_load(make_key(key), loader, ttl)
         if self._costs:
             self._credit(mk)
-        return cast(T, _copy_out(value) if self._copy else value)
-
-    async def aget(self, key: Any, default: Any = None) -> Any:
-        """``get`` for coroutines: disk reads run in a worker thread, never on the loop."""
-        mk = _mem_key(key)
-        value = self._mem_get(mk)
-        if value is MISSING:
-            value = await self._aget_below(make_key(key))
-            if value is MISSING:
-                return default
-        elif self._costs:
-            self._credit(mk)
-        return _copy_out(value) if self._copy else value
-
-    async def aget_or_load(
-        self,
-        key: Any,
-        loader: Callable[[], T | Awaitable[T]],
-        ttl: TTL | UseDefault = USE_DEFAULT,
-    ) -> T:
-        """``get_or_load`` for coroutines; ``loader`` may be sync (run in a thread) or async."""
-        return await self._aget_or_load(make_key(key), loader, ttl)
+        return cast(T, copy_out(value) if self._copy else value)
 
     def clear(self) -> None:
         """Remove every entry from every tier."""
@@ -456,7 +397,7 @@ class Cache:
             return self._get_below(key)
         if self._costs:
             self._credit(key.mem)
-        return _copy_out(value) if self._copy else value
+        return copy_out(value) if self._copy else value
 
     def _set(self, key: CacheKey, value: Any, ttl: TTL | UseDefault = USE_DEFAULT) -> None:
         self._store(key, value, self._expire_at(ttl), 0.0)
@@ -475,7 +416,7 @@ class Cache:
     def _get_or_load(
         self, key: CacheKey, loader: Callable[[], T], ttl: TTL | UseDefault = USE_DEFAULT
     ) -> T:
-        expire_at = self._expire_at(ttl)
+        seconds = self._ttl_seconds(ttl)
         while True:
             value = self._get(key)
             if value is not MISSING:
@@ -495,6 +436,7 @@ class Cache:
                 value = loader()
                 cost = time.perf_counter() - started
                 self._count_load(cost)
+                expire_at = None if seconds is None else time.time() + seconds
                 self._store(key, value, expire_at, cost)
             call.set_result(value)
             return cast(T, self._out(value))
@@ -507,69 +449,10 @@ class Cache:
         finally:
             self._flight.end(key.mem, call)
 
-    async def _aget_or_load(
-        self,
-        key: CacheKey,
-        loader: Callable[[], T | Awaitable[T]],
-        ttl: TTL | UseDefault = USE_DEFAULT,
-    ) -> T:
-        expire_at = self._expire_at(ttl)
-        while True:
-            value = await self._aget(key)
-            if value is not MISSING:
-                return cast(T, value)
-            call, leader = self._flight.begin(key.mem)
-            if not leader:
-                call.check_wait(blocking=False)
-                try:
-                    return cast(T, self._out(await asyncio.wrap_future(call)))
-                except Abandoned:
-                    continue
-            break
-        try:
-            value = await self._aget(key)
-            if value is MISSING:
-                started = time.perf_counter()
-                if inspect.iscoroutinefunction(loader):
-                    value = await loader()
-                else:
-                    value = await asyncio.to_thread(loader)
-                    if inspect.isawaitable(value):
-                        value = await value
-                cost = time.perf_counter() - started
-                self._count_load(cost)
-                if self._disk is not None:
-                    await asyncio.to_thread(self._store, key, value, expire_at, cost)
-                else:
-                    self._store(key, value, expire_at, cost)
-            call.set_result(value)
-            return cast(T, self._out(value))
-        except Exception as e:
-            call.set_exception(e)
-            raise
-        except BaseException:
-            call.set_exception(Abandoned())
-            raise
-        finally:
-            self._flight.end(key.mem, call)
-
-    async def _aget(self, key: CacheKey) -> Any:
-        value = self._mem_get(key.mem)
-        if value is MISSING:
-            return await self._aget_below(key)
-        if self._costs:
-            self._credit(key.mem)
-        return _copy_out(value) if self._copy else value
-
-    async def _aget_below(self, key: CacheKey) -> Any:
-        if self._disk is None and not self._pending and not self._closed:
-            return MISSING
-        return await asyncio.to_thread(self._get_below, key)
-
     # -- the machinery ---------------------------------------------------------------------
 
     def _out(self, value: Any) -> Any:
-        return _copy_out(value) if self._copy else value
+        return copy_out(value) if self._copy else value
 
     def _credit(self, mk: Hashable) -> None:
         cost = self._costs.get(mk)
@@ -585,13 +468,15 @@ class Cache:
         if self._closed:
             self._reopen()
 
-    def _expire_at(self, ttl: TTL | UseDefault) -> float | None:
+    def _ttl_seconds(self, ttl: TTL | UseDefault) -> float | None:
         seconds = self._ttl if ttl is USE_DEFAULT else env.ttl_seconds(ttl)
-        if seconds is None:
-            return None
-        if self._longest_ttl is None or seconds > self._longest_ttl:
+        if seconds is not None and (self._longest_ttl is None or seconds > self._longest_ttl):
             self._longest_ttl = seconds
-        return time.time() + seconds
+        return seconds
+
+    def _expire_at(self, ttl: TTL | UseDefault) -> float | None:
+        seconds = self._ttl_seconds(ttl)
+        return None if seconds is None else time.time() + seconds
 
     @contextmanager
     def _stripe(self, mk: Hashable) -> Iterator[None]:
@@ -601,7 +486,7 @@ class Cache:
         stripe can tell that a write may have raced it (see ``_get_below``).
         """
         tls = self._tls
-        i = hash(mk) % _STRIPES
+        i = hash(mk) % STRIPES
         lock = self._stripes[i]
         lock.acquire()
         self._versions[i] += 1
@@ -639,7 +524,7 @@ class Cache:
         if disk is None:
             return MISSING
         mem = self._memory
-        i = hash(mk) % _STRIPES
+        i = hash(mk) % STRIPES
         version = self._versions[i]
         value = disk.get(key.disk)
         if value is MISSING or mem is None:
@@ -649,7 +534,7 @@ class Cache:
             self._tls.held = True
             try:
                 if self._versions[i] == version and mk not in mem and mk not in self._pending:
-                    meta = _Meta(key, ON_DISK, 0.0)
+                    meta = Meta(key, ON_DISK, 0.0)
                     expire_at = self._promoted_expiry(disk, key.disk)
                     if mem.set(mk, value, expire_at=expire_at, meta=meta):
                         self._promotions += 1
@@ -681,7 +566,7 @@ class Cache:
             stored = False
             if mem is not None:
                 if fits:
-                    meta = _Meta(key, state, cost)
+                    meta = Meta(key, state, cost)
                     stored = mem.set(key.mem, value, expire_at=expire_at, size=size, meta=meta)
                 else:
                     mem.delete(key.mem)  # an older, smaller value must not shadow this one
@@ -723,7 +608,7 @@ class Cache:
         for e in entries:
             meta = e.meta
             self._costs.pop(e.key, None)
-            if not isinstance(meta, _Meta):
+            if not isinstance(meta, Meta):
                 continue
             if meta.state == ON_DISK:
                 self._spills += 1
@@ -744,7 +629,7 @@ class Cache:
                 self._spill_one(e)
 
     def _spill_one(self, e: Evicted) -> None:
-        meta: _Meta = e.meta
+        meta: Meta = e.meta
         with self._stripe(e.key):
             if self._pending.get(e.key) is not e:
                 return  # overwritten or deleted meanwhile
@@ -770,7 +655,7 @@ class Cache:
         mem, disk = self._memory, self._disk
         if mem is not None:
             s = mem.stats()
-            tiers["memory"] = _replace(s, spills=self._spills, promotions=self._promotions)
+            tiers["memory"] = replace(s, spills=self._spills, promotions=self._promotions)
         if disk is not None:
             tiers["disk"] = disk.stats()
         items = tiers["memory"].items if "memory" in tiers else 0
@@ -780,7 +665,7 @@ class Cache:
             loads=self._loads,
             load_seconds=self._load_seconds,
             saved_seconds=self._saved[0],
-            key_bytes=items * _ENTRY_OVERHEAD + len(self._costs) * 100,
+            key_bytes=items * ENTRY_OVERHEAD + len(self._costs) * 100,
         )
 
     def verify(self, repair: bool = False) -> VerifyReport:
@@ -797,133 +682,11 @@ class Cache:
             problems += [f"{tier_name}: {x}" for x in p]
             repaired += r
             details[tier_name] = d
-        if mem is not None:
-            budget, held = mem.budget, mem.stats().bytes
-            if held > budget:
-                problems.append(f"memory: {held} bytes held exceed the budget {budget}")
         if mem is not None and disk is not None and self._write_through:
-            p, r = self._verify_inclusive(mem, disk, repair)
+            p, r = verify_inclusive(mem, disk, repair)
             problems += p
             repaired += r
         return VerifyReport(ok=not problems, problems=problems, repaired=repaired, tiers=details)
-
-    def _verify_inclusive(
-        self, mem: MemoryTier, disk: DiskTier, repair: bool
-    ) -> tuple[list[str], int]:
-        if disk.stats().evictions:
-            return [], 0  # the disk tier's own LRU may have let go of cold copies
-        missing = [m for m in _metas(mem) if m.state == ON_DISK and m.key.disk not in disk]
-        if not missing:
-            return [], 0
-        fixed = 0
-        if repair:
-            for m in missing:
-                value = mem.peek(m.key.mem)
-                if value is not MISSING and disk.set(m.key.disk, value, label=m.key.label):
-                    fixed += 1
-        return [
-            f"{len(missing)} memory entries written through are missing from disk "
-            "(deleted by another process, or lost)"
-        ], fixed
-
-
-def _mem_key(key: Any) -> Hashable:
-    t = type(key)
-    if t is int or t is str:
-        return key  # type: ignore[no-any-return]
-    if t is tuple:
-        for x in key:
-            tx = type(x)
-            if tx is not str and tx is not int:
-                return memory_key(key)
-        return key  # type: ignore[no-any-return]
-    return memory_key(key)
-
-
-def _hit_path(cache: Cache, mem_get: Callable[[Hashable], Any]) -> Callable[[Any, Any], Any]:
-    """``Cache.get`` as a closure over what a memory hit needs (measured in
-    benchmarks/bench_cache.py: each attribute lookup on ``self`` costs about 20 ns of a
-    ~300 ns hit). It holds the cache weakly, so the cache can still be collected."""
-    costs, saved, copy = cache._costs, cache._saved, cache._copy
-    ref = weakref.ref(cache)
-
-    def get(key: Any, default: Any = None) -> Any:
-        t = type(key)
-        if t is int or t is str:
-            mk = key
-        elif t is tuple:
-            # A tuple of exact ints and strs is its own memory key (as _keys.memory_key).
-            mk = key
-            for x in key:
-                tx = type(x)
-                if tx is not str and tx is not int:
-                    mk = memory_key(key)
-                    break
-        else:
-            mk = memory_key(key)
-        value = mem_get(mk)
-        if value is MISSING:
-            c = ref()
-            if c is None:
-                return default
-            return c._get_miss(key, default)
-        if costs:
-            cost = costs.get(mk)
-            if cost:
-                saved[0] += cost
-        return _copy_out(value) if copy else value
-
-    get.__doc__ = Cache.get.__doc__
-    return get
-
-
-def _metas(mem: MemoryTier) -> list[_Meta]:
-    listing: Callable[[], Any] | None = getattr(mem, "metas", None)
-    if listing is not None:
-        return [m for m in listing() if isinstance(m, _Meta)]
-    # Until the memory tier lists its metas: its data dict maps keys to entries with .meta
-    # (one C-level copy, consistent under the GIL).
-    data: dict[Hashable, Any] = vars(mem).get("_data", {})
-    return [m for e in list(data.values()) if isinstance(m := getattr(e, "meta", None), _Meta)]
-
-
-def _replace(s: TierStats, **changes: int) -> TierStats:
-    import dataclasses
-
-    return dataclasses.replace(s, **changes)
-
-
-def _weak_evict(cache: Cache) -> Callable[[list[Evicted]], None]:
-    ref = weakref.ref(cache)
-
-    def on_evict(entries: list[Evicted]) -> None:
-        c = ref()
-        if c is not None:
-            c._on_evict(entries)
-
-    return on_evict
-
-
-def _flush_and_close(
-    mem: MemoryTier | None, disk: DiskTier | None, pending: dict[Hashable, Evicted]
-) -> None:
-    """Write-back flush: entries only memory holds go to disk; then both tiers close."""
-    try:
-        if mem is not None and disk is not None:
-            now = time.time()
-            for e in [*pending.values(), *mem.drain()]:
-                meta = e.meta
-                if not isinstance(meta, _Meta) or meta.state != DIRTY or e.value is MISSING:
-                    continue
-                if e.expire_at is not None and e.expire_at <= now:
-                    continue
-                disk.set(meta.key.disk, e.value, expire_at=e.expire_at, label=meta.key.label)
-            pending.clear()
-    finally:
-        if mem is not None:
-            mem.close()
-        if disk is not None:
-            disk.close()
 
 
 def _rebuild(name: str, settings: dict[str, Any]) -> Cache:

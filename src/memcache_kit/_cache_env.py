@@ -65,6 +65,40 @@ def check_name(name: object) -> str:
     return name
 
 
+def check_options(
+    *,
+    name: object,
+    policy: object,
+    record: object,
+    durability: object,
+    network_filesystem: object,
+    lock_timeout: object,
+    **flags: object,
+) -> None:
+    """Reject what ``Cache(...)`` cannot honour, naming the argument and what is allowed."""
+    check_name(name)
+    if policy != "lru":
+        raise ValueError(f"policy {policy!r} is not supported: the only policy is 'lru'")
+    if record is not False:
+        raise NotImplementedError(
+            f"record={record!r} is not supported yet (the advisor issue adds it); use record=False"
+        )
+    if durability not in ("fast", "strict"):
+        raise ValueError(f"durability {durability!r} is not allowed: use 'fast' or 'strict'")
+    if network_filesystem not in ("memory-only", "allow"):
+        raise ValueError(
+            f"network_filesystem {network_filesystem!r} is not allowed: "
+            "use 'memory-only' or 'allow'"
+        )
+    if isinstance(lock_timeout, bool) or not isinstance(lock_timeout, int | float):
+        raise TypeError(f"lock_timeout must be seconds, not {lock_timeout!r}")
+    if not lock_timeout >= 0:
+        raise ValueError(f"lock_timeout {lock_timeout!r} must be >= 0 seconds")
+    for flag, v in flags.items():
+        if not isinstance(v, bool):
+            raise TypeError(f"{flag} must be True or False, not {v!r}")
+
+
 def default_directory(name: str) -> Path:
     import platformdirs
 

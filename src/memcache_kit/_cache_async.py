@@ -1,0 +1,131 @@
+"""The asyncio face of ``Cache``: nothing here blocks the event loop on disk I/O.
+
+Memory hits are answered inline (a few dictionary operations); disk reads, sync loaders and
+writes that reach disk run in worker threads (``asyncio.to_thread``). Tasks and threads share
+one in-flight table (``_flight``), so a key loads once whichever side asks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Awaitable, Callable, Hashable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from ._cache_parts import copy_out, mem_key
+from ._flight import Abandoned, Flight
+from ._keys import CacheKey, make_key
+from ._shapes import MISSING, USE_DEFAULT, UseDefault
+
+if TYPE_CHECKING:
+    from ._tiers.disk import DiskTier
+
+__all__ = ["AsyncMixin"]
+
+T = TypeVar("T")
+TTL = float | int | str | None
+
+
+class AsyncMixin:
+    """``aget``, ``aget_or_load`` and their ``CacheKey`` forms, mixed into ``Cache``."""
+
+    _mem_get: Callable[[Hashable], Any]
+    _costs: dict[Hashable, float]
+    _copy: bool
+    _closed: bool
+    _disk: DiskTier | None
+    _pending: dict[Hashable, Any]
+    _flight: Flight
+
+    if TYPE_CHECKING:
+
+        def _credit(self, mk: Hashable) -> None: ...
+        def _out(self, value: Any) -> Any: ...
+        def _get_below(self, key: CacheKey) -> Any: ...
+        def _count_load(self, seconds: float) -> None: ...
+        def _ttl_seconds(self, ttl: TTL | UseDefault) -> float | None: ...
+        def _store(
+            self, key: CacheKey, value: Any, expire_at: float | None, cost: float
+        ) -> None: ...
+
+    async def aget(self, key: Any, default: Any = None) -> Any:
+        """``get`` for coroutines: disk reads run in a worker thread, never on the loop."""
+        mk = mem_key(key)
+        value = self._mem_get(mk)
+        if value is MISSING:
+            value = await self._aget_below(make_key(key))
+            if value is MISSING:
+                return default
+        elif self._costs:
+            self._credit(mk)
+        return copy_out(value) if self._copy else value
+
+    async def aget_or_load(
+        self,
+        key: Any,
+        loader: Callable[[], T | Awaitable[T]],
+        ttl: TTL | UseDefault = USE_DEFAULT,
+    ) -> T:
+        """``get_or_load`` for coroutines; ``loader`` may be sync (run in a thread) or async."""
+        return await self._aget_or_load(make_key(key), loader, ttl)
+
+    async def _aget_or_load(
+        self,
+        key: CacheKey,
+        loader: Callable[[], T | Awaitable[T]],
+        ttl: TTL | UseDefault = USE_DEFAULT,
+    ) -> T:
+        seconds = self._ttl_seconds(ttl)
+        while True:
+            value = await self._aget(key)
+            if value is not MISSING:
+                return cast(T, value)
+            call, leader = self._flight.begin(key.mem)
+            if not leader:
+                call.check_wait(blocking=False)
+                try:
+                    return cast(T, self._out(await asyncio.wrap_future(call)))
+                except Abandoned:
+                    continue
+            break
+        try:
+            value = await self._aget(key)
+            if value is MISSING:
+                started = time.perf_counter()
+                if inspect.iscoroutinefunction(loader):
+                    value = await loader()
+                else:
+                    value = await asyncio.to_thread(loader)
+                    if inspect.isawaitable(value):
+                        value = await value
+                cost = time.perf_counter() - started
+                self._count_load(cost)
+                expire_at = None if seconds is None else time.time() + seconds
+                if self._disk is not None:
+                    await asyncio.to_thread(self._store, key, value, expire_at, cost)
+                else:
+                    self._store(key, value, expire_at, cost)
+            call.set_result(value)
+            return cast(T, self._out(value))
+        except Exception as e:
+            call.set_exception(e)
+            raise
+        except BaseException:
+            call.set_exception(Abandoned())
+            raise
+        finally:
+            self._flight.end(key.mem, call)
+
+    async def _aget(self, key: CacheKey) -> Any:
+        value = self._mem_get(key.mem)
+        if value is MISSING:
+            return await self._aget_below(key)
+        if self._costs:
+            self._credit(key.mem)
+        return copy_out(value) if self._copy else value
+
+    async def _aget_below(self, key: CacheKey) -> Any:
+        if self._disk is None and not self._pending and not self._closed:
+            return MISSING
+        return await asyncio.to_thread(self._get_below, key)
