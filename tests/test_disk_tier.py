@@ -735,3 +735,36 @@ def test_close_then_reuse(tier: DiskTier) -> None:
     tier.close()
     assert tier.get(K[0]) == 1
     assert tier.set(K[1], 2)
+
+
+def test_write_skipped_while_degraded_never_lets_the_old_value_back(tier: DiskTier) -> None:
+    tier.set(K[0], "old")
+    tier.set(K[1], "other")
+    faulty = FailingWrites(tier._files, errno.EIO)
+    tier._files = faulty  # type: ignore[assignment]
+    tier._backoff = tier._backoff_min = 0.2
+    for i in range(5):
+        tier.set(K[10 + i], np.arange(3))
+    assert tier.degraded
+    assert tier.set(K[0], "new") is False  # skipped: the disk tier is off
+    faulty.failing = False
+    time.sleep(0.3)
+    assert tier.get(K[1]) == "other"  # the probe re-enables the tier...
+    assert tier.get(K[0]) is MISSING  # ...and "old" was dropped, not served
+    assert K[0] not in tier
+
+
+def test_declined_set_drops_the_older_value(tier: DiskTier) -> None:
+    tier.set(K[0], "old")
+    with pytest.warns(CacheWarning):
+        assert tier.set(K[0], lambda: 0) is False
+    assert tier.get(K[0]) is MISSING
+
+
+def test_expire_at(tier: DiskTier) -> None:
+    when = time.time() + 100
+    tier.set(K[0], 1, expire_at=when)
+    tier.set(K[1], 2)
+    assert tier.expire_at(K[0]) == pytest.approx(when, abs=0.1)
+    assert tier.expire_at(K[1]) is None
+    assert tier.expire_at(K[2]) is None

@@ -31,6 +31,7 @@ __all__ = [
     "Record",
     "SQL_ATIME",
     "SQL_BY_AGE",
+    "SQL_EXPIRE",
     "SQL_GET",
     "SQL_TOTALS",
     "connect",
@@ -43,6 +44,7 @@ TIMEOUT = 10.0
 SQL_GET = (
     "SELECT value FROM Cache WHERE key = ? AND raw = 1 AND (expire_time IS NULL OR expire_time > ?)"
 )
+SQL_EXPIRE = "SELECT expire_time FROM Cache WHERE key = ? AND raw = 1"
 SQL_ATIME = "UPDATE Cache SET access_time = ? WHERE key = ? AND raw = 1 AND access_time < ?"
 SQL_BY_AGE = "SELECT rowid, size, filename FROM Cache ORDER BY access_time, rowid LIMIT ?"
 SQL_EXPIRED = (

@@ -43,6 +43,7 @@ log = logging.getLogger("memcache_kit")
 
 FLUSH_READS = 1024
 FLUSH_SECONDS = 5.0
+STALE_MAX = 100_000
 _FAULTS = (OSError, sqlite3.Error, diskcache.Timeout)
 _time = time.time
 
@@ -117,6 +118,8 @@ class DiskTier:
         self._logged: set[str] = set()
         self._unserializable: set[str] = set()
         self._last_totals = (0, 0)
+        self._stale: set[str] = set()
+        self._stale_overflow = False
         # failure handling: consecutive faults, then disabled with a back-off
         self._fail_limit = 5
         self._failures = 0
@@ -276,6 +279,11 @@ class DiskTier:
             self._degraded = False
             self._backoff = self._backoff_min
             log.warning("memcache_kit disk tier %s works again; re-enabled", self.directory)
+        if self._stale or self._stale_overflow:
+            try:
+                self._purge_stale()
+            except _FAULTS as exc:
+                self._fault("purge", exc)
 
     def _bad(self, key: str, kind: str, detail: str, blob: Any) -> None:
         self._misses += 1
@@ -370,7 +378,7 @@ class DiskTier:
     def get(self, key: str) -> Any:
         if type(key) is not str:
             raise TypeError(f"disk tier keys are str, not {type(key).__name__}")
-        if self._degraded and not self._probe():
+        if (self._degraded and not self._probe()) or (self._stale and self._is_stale(key)):
             self._misses += 1
             return MISSING
         now = _time()
@@ -417,7 +425,7 @@ class DiskTier:
         return value
 
     def __contains__(self, key: object) -> bool:
-        if type(key) is not str or (self._degraded and not self._probe()):
+        if type(key) is not str or (self._degraded and not self._probe()) or self._is_stale(key):
             return False
         try:
             row = self._con().execute(ix.SQL_GET, (key, _time())).fetchone()
@@ -436,20 +444,26 @@ class DiskTier:
         if type(key) is not str:
             raise TypeError(f"disk tier keys are str, not {type(key).__name__}")
         if self._degraded and not self._probe():
+            self._mark_stale(key)
             return False
         now = _time()
         if expire_at is not None and expire_at <= now:
             self.delete(key)
             return True
+        # Every way of declining drops the older value: it must never come back in place of
+        # the one that was not stored.
         try:
             record = self._codec.encode(key, value, self._budget)
         except TooLarge:
+            self._forget(key)
             return False
         except Unserializable as exc:
             self._warn_unserializable(key, value, exc)
+            self._forget(key)
             return False
         except _FAULTS as exc:
             self._fault("write", exc)
+            self._forget(key)
             return False
         expire = None if expire_at is None else max(expire_at - _time(), 1e-6)
         try:
@@ -458,8 +472,11 @@ class DiskTier:
             if record.filename:
                 ix.remove_data_file(str(self.directory), record.filename)
             self._fault("set", exc)
+            self._forget(key)
             return False
         self._writes += 1
+        if self._stale:
+            self._stale.discard(key)
         if self._failures:
             self._recovered()
         try:
@@ -489,25 +506,78 @@ class DiskTier:
             raise TypeError(f"disk tier keys are str, not {type(key).__name__}")
         self._atimes.pop(key, None)
         if self._degraded and not self._probe():
+            self._mark_stale(key)
             return False
         try:
             deleted = bool(self._index().delete(key))
         except _FAULTS as exc:
             self._fault("delete", exc)
+            self._mark_stale(key)
             return False
+        if self._stale:
+            self._stale.discard(key)
         if self._failures:
             self._recovered()
         return deleted
+
+    def _forget(self, key: str) -> None:
+        """Drop ``key``'s older entry after a declined set (a success here is no sign that the
+        disk recovered: deleting works on a full disk)."""
+        self._atimes.pop(key, None)
+        try:
+            self._index().delete(key)
+        except _FAULTS:
+            self._mark_stale(key)
+        else:
+            self._stale.discard(key)
+
+    def _is_stale(self, key: str) -> bool:
+        return self._stale_overflow or key in self._stale
+
+    def _mark_stale(self, key: str) -> None:
+        """A write or delete of ``key`` could not reach the disk: until the old entry is gone,
+        reads of ``key`` miss (bounded; past the bound the tier is cleared on recovery)."""
+        if len(self._stale) < STALE_MAX:
+            self._stale.add(key)
+        else:
+            self._stale_overflow = True  # every read misses until the tier is cleared
+
+    def _purge_stale(self) -> None:
+        keys = list(self._stale)
+        dc = self._index()
+        if self._stale_overflow:
+            dc.clear()
+            self._stale_overflow = False
+            self._stale.clear()
+            return
+        for key in keys:
+            dc.delete(key)
+            self._stale.discard(key)
+
+    def expire_at(self, key: str) -> float | None:
+        """When ``key``'s entry expires (None: never, or no such entry)."""
+        try:
+            row = self._con().execute(ix.SQL_EXPIRE, (key,)).fetchone()
+        except _FAULTS as exc:
+            self._fault("expire_at", exc)
+            return None
+        return None if row is None else row[0]
 
     def clear(self) -> None:
         self._atimes = {}
         try:
             self._index().clear()
+        except _FAULTS as exc:
+            self._fault("clear", exc)
+            self._stale.add("")  # keeps the hit path's cheap `if self._stale` check honest
+            self._stale_overflow = True
+            return
+        self._stale.clear()
+        self._stale_overflow = False
+        with contextlib.suppress(*_FAULTS):
             from ._disk_verify import sweep_orphans
 
             sweep_orphans(self)
-        except _FAULTS as exc:
-            self._fault("clear", exc)
 
     # observing --------------------------------------------------------------------------------
     def stats(self) -> TierStats:
