@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import gc
 import multiprocessing
 import operator
@@ -315,6 +316,15 @@ def test_pickle_sends_the_recipe_not_the_value(cache: Cache) -> None:
     assert type(q) is LazyProxy
     assert len(q) == 4 * MiB
     assert CALLS["big:pickle"] == 1
+
+
+def test_copies_share_the_recipe(cache: Cache) -> None:
+    p = lazy(make, "array", cache=cache)
+    for q in (copy.copy(p), copy.deepcopy(p)):
+        assert type(q) is LazyProxy
+        assert not is_loaded(q)
+    assert np.array_equal(copy.deepcopy(p), MAKERS["array"]())
+    assert is_loaded(p)
 
 
 def marked(marker_dir: str, value: int) -> int:
