@@ -596,3 +596,15 @@ def test_a_promoted_entry_keeps_its_expiry(cache_dir: Path) -> None:
         assert c.stats().tiers["memory"].promotions == 1
         time.sleep(0.5)
         assert c.get("k") is None
+
+
+def test_a_miss_is_counted_once_per_tier(cache_dir: Path) -> None:
+    with make(cache_dir) as c:
+        c.get_or_load("k", lambda: 1)
+        c.get("absent")
+        s = c.stats()
+        assert (s.tiers["memory"].misses, s.tiers["disk"].misses) == (2, 2)
+        c.get_or_load("k", lambda: 2)
+        s = c.stats()
+        assert (s.tiers["memory"].hits, s.tiers["memory"].misses) == (1, 2)
+        assert s.hit_ratio == 1 / 3

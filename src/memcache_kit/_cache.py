@@ -373,7 +373,7 @@ class Cache(AsyncMixin):
         mk = mem_key(key)
         value = self._mem_get(mk)
         if value is MISSING:
-            return self._get_or_load(make_key(key), loader, ttl)
+            return self._get_or_load(make_key(key), loader, ttl, memory_checked=True)
         if self._costs:
             self._credit(mk)
         return cast(T, copy_out(value) if self._copy else value)
@@ -414,13 +414,21 @@ class Cache(AsyncMixin):
         return found
 
     def _get_or_load(
-        self, key: CacheKey, loader: Callable[[], T], ttl: TTL | UseDefault = USE_DEFAULT
+        self,
+        key: CacheKey,
+        loader: Callable[[], T],
+        ttl: TTL | UseDefault = USE_DEFAULT,
+        *,
+        memory_checked: bool = False,
     ) -> T:
         seconds = self._ttl_seconds(ttl)
+        stripe = hash(key.mem) % STRIPES
         while True:
-            value = self._get(key)
+            version = self._versions[stripe]
+            value = self._get_below(key) if memory_checked else self._get(key)
             if value is not MISSING:
                 return cast(T, value)
+            memory_checked = False
             call, leader = self._flight.begin(key.mem)
             if not leader:
                 call.check_wait(blocking=True)
@@ -430,7 +438,7 @@ class Cache(AsyncMixin):
                     continue
             break
         try:
-            value = self._get(key)  # a leader that just left may have stored it
+            value = self._recheck(key, stripe, version)
             if value is MISSING:
                 started = time.perf_counter()
                 value = loader()
@@ -450,6 +458,21 @@ class Cache(AsyncMixin):
             self._flight.end(key.mem, call)
 
     # -- the machinery ---------------------------------------------------------------------
+
+    def _recheck(self, key: CacheKey, stripe: int, version: int) -> Any:
+        """Look again, for a new leader: a leader that just left may have stored the value.
+
+        Only when a write touched the key's stripe since the first look (so a plain miss is
+        counted once); memory is peeked, not counted.
+        """
+        if self._versions[stripe] == version:
+            return MISSING
+        mem = self._memory
+        if mem is not None:
+            value = mem.peek(key.mem)
+            if value is not MISSING:
+                return self._out(value)
+        return self._get_below(key)
 
     def _out(self, value: Any) -> Any:
         return copy_out(value) if self._copy else value

@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, Hashable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from ._cache_parts import copy_out, mem_key
+from ._cache_parts import STRIPES, copy_out, mem_key
 from ._flight import Abandoned, Flight
 from ._keys import CacheKey, make_key
 from ._shapes import MISSING, USE_DEFAULT, UseDefault
@@ -37,12 +37,14 @@ class AsyncMixin:
     _disk: DiskTier | None
     _pending: dict[Hashable, Any]
     _flight: Flight
+    _versions: list[int]
 
     if TYPE_CHECKING:
 
         def _credit(self, mk: Hashable) -> None: ...
         def _out(self, value: Any) -> Any: ...
         def _get_below(self, key: CacheKey) -> Any: ...
+        def _recheck(self, key: CacheKey, stripe: int, version: int) -> Any: ...
         def _count_load(self, seconds: float) -> None: ...
         def _ttl_seconds(self, ttl: TTL | UseDefault) -> float | None: ...
         def _store(
@@ -68,19 +70,33 @@ class AsyncMixin:
         ttl: TTL | UseDefault = USE_DEFAULT,
     ) -> T:
         """``get_or_load`` for coroutines; ``loader`` may be sync (run in a thread) or async."""
-        return await self._aget_or_load(make_key(key), loader, ttl)
+        mk = mem_key(key)
+        value = self._mem_get(mk)
+        if value is MISSING:
+            return await self._aget_or_load(make_key(key), loader, ttl, memory_checked=True)
+        if self._costs:
+            self._credit(mk)
+        return cast(T, copy_out(value) if self._copy else value)
 
     async def _aget_or_load(
         self,
         key: CacheKey,
         loader: Callable[[], T | Awaitable[T]],
         ttl: TTL | UseDefault = USE_DEFAULT,
+        *,
+        memory_checked: bool = False,
     ) -> T:
         seconds = self._ttl_seconds(ttl)
+        stripe = hash(key.mem) % STRIPES
         while True:
-            value = await self._aget(key)
+            version = self._versions[stripe]
+            if memory_checked:
+                value = await self._aget_below(key)
+            else:
+                value = await self._aget(key)
             if value is not MISSING:
                 return cast(T, value)
+            memory_checked = False
             call, leader = self._flight.begin(key.mem)
             if not leader:
                 call.check_wait(blocking=False)
@@ -90,7 +106,9 @@ class AsyncMixin:
                     continue
             break
         try:
-            value = await self._aget(key)
+            value = MISSING
+            if self._versions[stripe] != version:
+                value = await asyncio.to_thread(self._recheck, key, stripe, version)
             if value is MISSING:
                 started = time.perf_counter()
                 if inspect.iscoroutinefunction(loader):
