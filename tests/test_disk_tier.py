@@ -768,3 +768,19 @@ def test_expire_at(tier: DiskTier) -> None:
     assert tier.expire_at(K[0]) == pytest.approx(when, abs=0.1)
     assert tier.expire_at(K[1]) is None
     assert tier.expire_at(K[2]) is None
+
+
+@pytest.mark.timeout(8)  # a read waiting for the lock would wait 10 s per batch
+def test_reads_never_wait_for_a_write_lock(tier: DiskTier) -> None:
+    tier.set(K[0], "v")
+    other = db(tier)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    for _ in range(3000):
+        assert tier.get(K[0]) == "v"
+    pending = tier._atimes[K[0]]  # the access time waits for a later batch
+    assert not tier.degraded
+    other.execute("ROLLBACK")
+    tier.close()
+    (atime,) = db(tier).execute("SELECT access_time FROM Cache").fetchone()
+    assert atime == pending
+    assert not tier._atimes

@@ -78,7 +78,16 @@ def verify(tier: DiskTier, repair: bool) -> tuple[list[str], int, dict[str, Any]
         (check,) = con.execute("PRAGMA quick_check").fetchone()
         if check != "ok":
             problems.append(f"index database: quick_check says {check}")
-        rows = con.execute("SELECT rowid, key, raw, size, filename, value FROM Cache").fetchall()
+        # One read transaction: rows and totals from the same snapshot, whatever other
+        # processes write meanwhile.
+        con.execute("BEGIN")
+        try:
+            rows = con.execute(
+                "SELECT rowid, key, raw, size, filename, value FROM Cache"
+            ).fetchall()
+            snapshot = ix.totals(con)
+        finally:
+            con.execute("COMMIT")
         bad_rows: list[tuple[int, Any]] = []
         owned: set[str] = set()
         total = 0
@@ -112,7 +121,9 @@ def verify(tier: DiskTier, repair: bool) -> tuple[list[str], int, dict[str, Any]
             for name in orphans + strays:
                 if tier._files.unlink(name):
                     repaired += 1
-        size, count = ix.totals(con)
+        size, count = snapshot
+        if repair and bad_rows:
+            size, count = ix.totals(con)
         live_rows = len(rows) - (len(bad_rows) if repair else 0)
         live_size = total + (0 if repair else sum(_sizes(rows, bad_rows)))
         if size != live_size or count != live_rows:

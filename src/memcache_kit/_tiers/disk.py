@@ -353,7 +353,9 @@ class DiskTier:
         if pending:
             con.executemany(ix.SQL_ATIME, [(t, k, t) for k, t in pending.items()])
 
-    def _flush(self) -> None:
+    def _flush(self, *, wait: bool = True) -> None:
+        """Write pending access times. ``wait=False`` (from a read) gives up at once if
+        another writer holds the lock: a read never waits for a write lock."""
         self._reads = 0
         self._flush_due = _time() + FLUSH_SECONDS
         if not self._atimes:
@@ -361,7 +363,13 @@ class DiskTier:
         con = self._con()
         pending = self._atimes
         try:
-            con.execute("BEGIN IMMEDIATE")
+            if not wait:
+                con.execute("PRAGMA busy_timeout = 0")
+            try:
+                con.execute("BEGIN IMMEDIATE")
+            finally:
+                if not wait:
+                    con.execute(f"PRAGMA busy_timeout = {int(ix.TIMEOUT * 1000)}")
             try:
                 self._write_atimes(con)
                 con.execute("COMMIT")
@@ -421,7 +429,7 @@ class DiskTier:
         self._reads += 1
         if self._reads >= FLUSH_READS or now > self._flush_due:
             with contextlib.suppress(*_FAULTS):
-                self._flush()
+                self._flush(wait=False)
         return value
 
     def __contains__(self, key: object) -> bool:
