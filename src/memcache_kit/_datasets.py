@@ -39,7 +39,7 @@ class LazyDataset:
         # dataset (importing torch then, never at ``import memcache_kit``). Pickling goes through
         # ``__reduce__`` and this constructor, so a spawned worker makes the same choice.
         if cls is LazyDataset and _torch_installed():
-            cls = _torch_class()
+            cls = _torch_class() or cls
         return super().__new__(cls)
 
     def __init__(
@@ -253,10 +253,14 @@ def _torch_installed() -> bool:
     return _torch_ok
 
 
-def _torch_class() -> type[LazyDataset]:
-    global _torch_cls
+def _torch_class() -> type[LazyDataset] | None:
+    global _torch_cls, _torch_ok
     if _torch_cls is None:
-        from torch.utils.data import Dataset
+        try:
+            from torch.utils.data import Dataset
+        except ImportError:  # installed but broken: a plain dataset still works with DataLoader
+            _torch_ok = False
+            return None
 
         cls = type("LazyDataset", (LazyDataset, Dataset), {"__slots__": ()})
         cls.__module__ = LazyDataset.__module__
