@@ -5,6 +5,11 @@ memory and stays on disk. Writes go to memory and, by default, through to disk a
 ``write_through=False`` a value reaches disk when the memory tier evicts it (a *spill*) and
 when the cache is closed or collected or the interpreter exits.
 
+The front (decorators, proxies, datasets) calls the ``CacheKey`` methods (``_get``, ``_set``,
+``_delete``, ``_get_or_load``, ``_aget_or_load``) and reads, for its own hit path,
+``_memory``, ``_mem_get`` (the memory tier's ``get``, or a function that always misses),
+``_copy``, ``_costs`` with ``_credit``, the ``_saved`` cell and ``_expire_at``: keep them.
+
 Locks: the memory tier has its own lock and never does I/O under it. ``Cache`` adds 64 striped
 per-key locks that order the writes, deletes, promotions and spills of one key across threads,
 so that a slow disk write can never publish an older value over a newer one. Spills are queued
@@ -17,8 +22,7 @@ import threading
 import time
 import warnings
 import weakref
-from collections.abc import Callable, Hashable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 
@@ -41,6 +45,7 @@ from ._cache_parts import (
     verify_inclusive,
     weak_evict,
 )
+from ._cache_spill import SpillMixin
 from ._errors import CacheWarning
 from ._flight import Abandoned, Flight
 from ._keys import CacheKey, make_key
@@ -56,7 +61,7 @@ Size = int | str | None
 TTL = float | int | str | None
 
 
-class Cache(AsyncMixin):
+class Cache(SpillMixin, AsyncMixin):
     """A named stack of tiers, each with a byte budget (ints are bytes; strings are parsed).
 
     ``memory`` and ``disk`` are budgets (``0`` or ``None`` turns a tier off); ``directory``
@@ -381,6 +386,8 @@ class Cache(AsyncMixin):
     def clear(self) -> None:
         """Remove every entry from every tier."""
         self._check_open()
+        for i in range(STRIPES):  # a disk read in flight must not promote what was cleared
+            self._versions[i] += 1
         mem, disk = self._memory, self._disk
         if mem is not None:
             mem.clear()
@@ -501,34 +508,6 @@ class Cache(AsyncMixin):
         seconds = self._ttl_seconds(ttl)
         return None if seconds is None else time.time() + seconds
 
-    @contextmanager
-    def _stripe(self, mk: Hashable) -> Iterator[None]:
-        """Hold ``mk``'s stripe for a write; spills queued meanwhile run after it is released.
-
-        Each write bumps the stripe's version, so a reader that went to disk without the
-        stripe can tell that a write may have raced it (see ``_get_below``).
-        """
-        tls = self._tls
-        i = hash(mk) % STRIPES
-        lock = self._stripes[i]
-        lock.acquire()
-        self._versions[i] += 1
-        tls.held = True
-        try:
-            yield
-        finally:
-            tls.held = False
-            lock.release()
-        self._run_queued()
-
-    def _run_queued(self) -> None:
-        tls = self._tls
-        queued: list[Evicted] | None = getattr(tls, "queued", None)
-        if queued:
-            tls.queued = []
-            for e in queued:
-                self._spill_one(e)
-
     def _get_below(self, key: CacheKey) -> Any:
         """A memory miss: the value in transit to disk, else the disk's, promoted.
 
@@ -624,51 +603,6 @@ class Cache(AsyncMixin):
             return
         self._warned.add(what)
         warnings.warn(message, CacheWarning, stacklevel=4)
-
-    def _on_evict(self, entries: list[Evicted]) -> None:
-        """The memory tier let go of ``entries`` (called outside its lock)."""
-        now = time.time()
-        for e in entries:
-            meta = e.meta
-            self._costs.pop(e.key, None)
-            if not isinstance(meta, Meta):
-                continue
-            if meta.state == ON_DISK:
-                self._spills += 1
-                continue
-            if meta.state != DIRTY or self._disk is None:
-                continue
-            if (e.expire_at is not None and e.expire_at <= now) or not self._spill:
-                # Forgotten: an older copy on disk must not come back in its place.
-                e = Evicted(e.key, MISSING, e.expire_at, meta)
-            self._pending[e.key] = e
-            tls = self._tls
-            if getattr(tls, "held", False):
-                queued: list[Evicted] | None = getattr(tls, "queued", None)
-                if queued is None:
-                    queued = tls.queued = []
-                queued.append(e)
-            else:
-                self._spill_one(e)
-
-    def _spill_one(self, e: Evicted) -> None:
-        meta: Meta = e.meta
-        with self._stripe(e.key):
-            if self._pending.get(e.key) is not e:
-                return  # overwritten or deleted meanwhile
-            disk = self._disk
-            try:
-                if disk is None:
-                    return
-                if e.value is MISSING:
-                    disk.delete(meta.key.disk)
-                elif disk.set(meta.key.disk, e.value, expire_at=e.expire_at, label=meta.key.label):
-                    self._spills += 1
-                else:
-                    disk.delete(meta.key.disk)
-            finally:
-                if self._pending.get(e.key) is e:
-                    del self._pending[e.key]
 
     # -- observing -------------------------------------------------------------------------
 

@@ -1,0 +1,115 @@
+"""Spilling: what ``Cache`` does with the entries its memory tier lets go of.
+
+Under write-through an evicted entry is already on disk: it is dropped (and counted as a
+spill). Under write-back it is *dirty*: it waits in ``_pending`` (where reads still find it)
+until it is written to disk under its key's stripe, unless a newer write or a delete of the
+key came first. ``spill=False`` (or an expired entry) deletes the older disk copy instead, so
+it can never come back in place of the value that was forgotten.
+
+The memory tier calls ``on_evict`` in the thread that caused the eviction, after releasing
+its lock. That thread may hold a stripe (evictions happen inside ``set``): the spills are then
+queued and run when it lets go, so stripes never nest and never deadlock.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Hashable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from ._cache_parts import DIRTY, ON_DISK, STRIPES, Meta
+from ._shapes import MISSING
+from ._tiers.base import Evicted
+
+if TYPE_CHECKING:
+    from ._tiers.disk import DiskTier
+
+__all__ = ["SpillMixin"]
+
+
+class SpillMixin:
+    """Striped per-key write locks and the spill queue, mixed into ``Cache``."""
+
+    _tls: threading.local
+    _stripes: list[threading.Lock]
+    _versions: list[int]
+    _pending: dict[Hashable, Evicted]
+    _costs: dict[Hashable, float]
+    _disk: DiskTier | None
+    _spill: bool
+    _spills: int
+
+    @contextmanager
+    def _stripe(self, mk: Hashable) -> Iterator[None]:
+        """Hold ``mk``'s stripe for a write; spills queued meanwhile run after it is released.
+
+        Each write bumps the stripe's version, so a reader that went to disk without the
+        stripe can tell that a write may have raced it (see ``_get_below``).
+        """
+        tls = self._tls
+        i = hash(mk) % STRIPES
+        lock = self._stripes[i]
+        lock.acquire()
+        self._versions[i] += 1
+        tls.held = True
+        try:
+            yield
+        finally:
+            tls.held = False
+            lock.release()
+        self._run_queued()
+
+    def _run_queued(self) -> None:
+        tls = self._tls
+        queued: list[Evicted] | None = getattr(tls, "queued", None)
+        if queued:
+            tls.queued = []
+            for e in queued:
+                self._spill_one(e)
+
+    def _on_evict(self, entries: list[Evicted]) -> None:
+        """The memory tier let go of ``entries`` (called outside its lock)."""
+        now = time.time()
+        for e in entries:
+            meta = e.meta
+            self._costs.pop(e.key, None)
+            if not isinstance(meta, Meta):
+                continue
+            if meta.state == ON_DISK:
+                self._spills += 1
+                continue
+            if meta.state != DIRTY or self._disk is None:
+                continue
+            if (e.expire_at is not None and e.expire_at <= now) or not self._spill:
+                # Forgotten: an older copy on disk must not come back in its place.
+                e = Evicted(e.key, MISSING, e.expire_at, meta)
+            self._pending[e.key] = e
+            tls = self._tls
+            if getattr(tls, "held", False):
+                queued: list[Evicted] | None = getattr(tls, "queued", None)
+                if queued is None:
+                    queued = tls.queued = []
+                queued.append(e)
+            else:
+                self._spill_one(e)
+
+    def _spill_one(self, e: Evicted) -> None:
+        meta: Meta = e.meta
+        with self._stripe(e.key):
+            if self._pending.get(e.key) is not e:
+                return  # overwritten or deleted meanwhile
+            disk = self._disk
+            try:
+                if disk is None:
+                    return
+                if e.value is MISSING:
+                    disk.delete(meta.key.disk)
+                elif disk.set(meta.key.disk, e.value, expire_at=e.expire_at, label=meta.key.label):
+                    self._spills += 1
+                else:
+                    disk.delete(meta.key.disk)
+            finally:
+                if self._pending.get(e.key) is e:
+                    del self._pending[e.key]
