@@ -304,11 +304,13 @@ class _Model:
             total = dist * scale + size[eligible] if scale != 1 else dist + size[eligible]
             o = np.argsort(total, kind="stable")
             total = total[o]
-            first = np.flatnonzero(np.r_[True, total[1:] != total[:-1]])
+            first = np.flatnonzero(np.r_[total.size > 0, total[1:] != total[:-1]])
             steps = total[first]
             counts = np.diff(np.r_[first, total.size]).astype(np.float64)
             byts = np.add.reduceat(size[eligible][o], first) if first.size else counts
-            costs = np.add.reduceat(cost[o], first) if tr.seconds is not None else None
+            costs = None
+            if tr.seconds is not None:
+                costs = np.add.reduceat(cost[o], first) if first.size else counts
         self.steps = steps
         self.counts = counts
         self.cum_hits = np.r_[0.0, np.cumsum(counts)]
