@@ -6,8 +6,10 @@ The public API is exactly ``__all__``; the code lives in private modules.
 from __future__ import annotations
 
 from ._cache import Cache
+from ._datasets import LazyDataset, materialize, open_array, worker_init_fn
 from ._decorators import cached, cached_property
 from ._errors import CacheWarning, ConfigError
+from ._lazy import is_loaded, lazy
 from ._registry import configure, get_cache
 from ._serial import register_serializer
 from ._shapes import (
@@ -30,6 +32,7 @@ __all__ = [
     "CacheStats",
     "CacheWarning",
     "ConfigError",
+    "LazyDataset",
     "TierStats",
     "VerifyReport",
     "__version__",
@@ -37,8 +40,13 @@ __all__ = [
     "cached_property",
     "configure",
     "get_cache",
+    "is_loaded",
+    "lazy",
+    "materialize",
+    "open_array",
     "parse_size",
     "register_serializer",
     "register_sizer",
     "sizeof",
+    "worker_init_fn",
 ]
