@@ -345,7 +345,17 @@ class _Walk:
     found it first (where it would be scaled) into their common parent (where it counts once).
     """
 
-    __slots__ = ("group", "level", "log", "open", "owner", "parent", "seen", "storages", "sums")
+    __slots__ = (
+        "group",
+        "level",
+        "level_parent",
+        "log",
+        "open",
+        "owner",
+        "seen",
+        "storages",
+        "sums",
+    )
 
     def __init__(self) -> None:
         self.seen: set[int] = set()
@@ -354,7 +364,7 @@ class _Walk:
         self.owner: dict[int, tuple[int, float, int, int]] = {}
         self.log: list[int] = []  # ids in the order charged: a subtree is a contiguous span
         self.sums: list[float] = [0.0]
-        self.parent: list[int] = [-1]
+        self.level_parent: list[int] = []  # the group a sampled level's container is in
         self.level: list[int] = [-1]
         self.open: list[bool] = []
         self.storages: set[tuple[str, int]] = set()
@@ -406,7 +416,7 @@ class _Walk:
         g = self.group
         while g >= 0:
             ancestors.add(g)
-            g = self.parent[g]
+            g = self.level_parent[self.level[g]] if g else -1
         first, size, start, end = own
         if first in ancestors:
             return False
@@ -414,7 +424,7 @@ class _Walk:
         while g not in ancestors:
             if not self.open[self.level[g]]:
                 return False  # that estimate is already made; leave it
-            g = self.parent[g]
+            g = self.level_parent[self.level[g]] if g else -1
         self.sums[first] -= size
         self.sums[g] += size
         owner = self.owner
@@ -457,16 +467,16 @@ class _Walk:
         child_budget = (budget - k_max) // k_max if budget >= k_max else -1
         level = len(self.open)
         self.open.append(True)
+        self.level_parent.append(self.group)
         parent, picked = self.group, list[tuple[int, int]]()
         seen, owner, sums, log = self.seen, self.owner, self.sums, self.log
-        parents, levels = self.parent, self.level
+        levels = self.level
         strata = _Strata(n, min(_K0, k_max))
         batch = strata.first()
         while True:
             for i in batch:
-                g = self.group = len(sums)
+                g = len(sums)  # self.group is set only around calls that read it
                 sums.append(0.0)
-                parents.append(parent)
                 levels.append(level)
                 picked.append((i, g))
                 acc = 0
@@ -478,13 +488,17 @@ class _Walk:
                         if -5 <= child <= 256:
                             continue
                     elif not (t is str or t is float or t is bytes) or not _FAST_SCALARS:
+                        self.group = g
                         self.visit(child, child_budget, depth + 1)
+                        self.group = parent
                         continue
                     elif t is not float and len(child) <= 1 and _free_singleton(child):
                         continue
                     ci = id(child)
                     if ci in seen:
+                        self.group = g
                         self.first_sight(child)
+                        self.group = parent
                         continue
                     seen.add(ci)
                     size = sys.getsizeof(child)
@@ -494,7 +508,6 @@ class _Walk:
                     owner[ci] = (g, size, 0, 0)
                     log.append(ci)
                 sums[g] += acc
-                self.group = parent
             k = len(picked)
             if 2 * k > k_max:
                 break
