@@ -30,6 +30,7 @@ import os
 import struct
 import threading
 import weakref
+from collections.abc import Callable
 from typing import Final
 
 __all__ = [
@@ -93,21 +94,30 @@ class Recorder:
         self._limit = max(RECORD_SIZE, block_bytes - block_bytes % RECORD_SIZE)
         self._buf = bytearray()
         self._lock = threading.Lock()
-        self._pack = _RECORD.pack
         self._tag = os.getpid() & 0xFFFF
         self._closed = False
         self._fd = _open_with_header(self.path)
+        self.record = self._bind()  # type: ignore[method-assign,assignment]
         _live.add(self)
 
     def record(self, key_hash: int, size: int, load_seconds: float = 0.0, kind: int = MISS) -> None:
         """Buffer one record. ``key_hash`` may be any int (it is reduced modulo 2**64, so
         Python's signed ``hash()`` works); ``size`` is the value's size in bytes (the stored
         entry's on a hit); ``load_seconds`` what the loader took (0 on a hit)."""
-        buf = self._buf
-        # One bytearray += is one C call: a whole record or nothing, whatever other threads do.
-        buf += self._pack(key_hash & _MASK64, size, load_seconds, self._tag, kind)
-        if len(buf) >= self._limit:
-            self.flush()
+        self._bind()(key_hash, size, load_seconds, kind)  # replaced per instance by _bind()
+
+    def _bind(self) -> Callable[[int, int, float, int], None]:
+        # A closure: no attribute lookups on the hot path (cheaper than a method).
+        buf, pack, tag, limit, flush = self._buf, _RECORD.pack, self._tag, self._limit, self.flush
+
+        def record(key_hash: int, size: int, load_seconds: float = 0.0, kind: int = MISS) -> None:
+            # bytearray.extend is one C call: a whole record or nothing, whatever other threads
+            # do, and the buffer object is never replaced (flush cuts it in place).
+            buf.extend(pack(key_hash & _MASK64, size, load_seconds, tag, kind))
+            if len(buf) >= limit:
+                flush()
+
+        return record
 
     def flush(self) -> None:
         """Write the buffered records to the file (one ``os.write`` of whole records)."""
@@ -151,6 +161,7 @@ class Recorder:
         # The parent still holds (and will write) what was buffered before the fork.
         del self._buf[:]
         self._tag = os.getpid() & 0xFFFF
+        self.record = self._bind()  # type: ignore[method-assign,assignment]
 
 
 def _open_with_header(path: str) -> int:
