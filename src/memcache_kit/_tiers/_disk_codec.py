@@ -104,7 +104,7 @@ class Codec:
             "F": fortran,
         }
         if self.verify_arrays:
-            info["c"] = self.signer.content_mac(key, data)
+            info["c"] = self.signer.content_mac(key, data.view("u1").data)
         self.files.write(name, (header, data))
         blob = self.signer.seal(b"", json.dumps(info).encode(), key=key, serializer="npy")
         return Record(blob, n, f"data/{name}")
