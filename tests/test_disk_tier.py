@@ -645,7 +645,7 @@ def test_failing_disk_degrades_then_recovers(
     tier.set(K[0], "kept")
     faulty = FailingWrites(tier._files, err)
     tier._files = faulty  # type: ignore[assignment]
-    tier._backoff = tier._backoff_min = 0.2
+    tier._health.backoff = tier._health.backoff_min = 0.2
     with caplog.at_level(logging.WARNING, logger="memcache_kit"):
         for i in range(10):
             assert tier.set(K[1 + i], np.arange(10)) is False
@@ -670,7 +670,7 @@ def test_directory_deleted_under_a_running_tier(tier: DiskTier) -> None:
     for i in range(10):  # never raises
         tier.get(K[i % 2])
         tier.set(K[2 + i], np.arange(3))
-    tier._retry_at = 0.0
+    tier._health.retry_at = 0.0
     tier._probe()
     assert tier.set(K[50], "again")
     assert tier.get(K[50]) == "again"
@@ -742,7 +742,7 @@ def test_write_skipped_while_degraded_never_lets_the_old_value_back(tier: DiskTi
     tier.set(K[1], "other")
     faulty = FailingWrites(tier._files, errno.EIO)
     tier._files = faulty  # type: ignore[assignment]
-    tier._backoff = tier._backoff_min = 0.2
+    tier._health.backoff = tier._health.backoff_min = 0.2
     for i in range(5):
         tier.set(K[10 + i], np.arange(3))
     assert tier.degraded

@@ -145,10 +145,6 @@ class FileStore:
         if fd is not None:
             os.close(fd)
 
-    def forget(self) -> None:
-        """After fork: the child keeps the inherited descriptor number but owns it alone."""
-        self._fd = None
-
     def write(self, name: str, parts: Iterable[Any]) -> None:
         """Write ``name`` atomically: a temp file, then rename (fsync both with strict).
 

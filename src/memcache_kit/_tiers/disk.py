@@ -19,10 +19,8 @@ import logging
 import os
 import sqlite3
 import stat
-import threading
 import time
 import warnings
-import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -36,6 +34,8 @@ from .._shapes import MISSING, TierStats
 from . import _disk_index as ix
 from ._disk_codec import INLINE_MAX, BadEntry, Codec, TooLarge, Unserializable
 from ._disk_files import FileStore, UnsafeDirectory, ensure_directory
+from ._disk_handles import Handles
+from ._disk_health import Health
 
 __all__ = ["DiskEntry", "DiskTier", "INLINE_MAX"]
 
@@ -57,21 +57,6 @@ class DiskEntry(NamedTuple):
     stored_at: float
     last_access: float
     expire_at: float | None
-
-
-# Connections and handles a forked child inherited: kept referenced so the child never closes
-# (and so never touches) SQLite state that belongs to its parent.
-_ABANDONED: list[Any] = []
-_LIVE: weakref.WeakSet[DiskTier] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for tier in list(_LIVE):
-        tier._forked()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class DiskTier:
@@ -105,11 +90,7 @@ class DiskTier:
             get_serializer(serializer),
             verify_arrays=self.verify_arrays,
         )
-        self._lock = threading.RLock()
-        self._local = threading.local()
-        self._cons: list[sqlite3.Connection] = []
-        self._dc: diskcache.Cache | None = None
-        self._pid = os.getpid()
+        self._h = Handles(self.directory, strict=self._strict)
         self._atimes: dict[str, float] = {}
         self._reads = 0
         self._flush_due = 0.0
@@ -120,22 +101,14 @@ class DiskTier:
         self._last_totals = (0, 0)
         self._stale: set[str] = set()
         self._stale_overflow = False
-        # failure handling: consecutive faults, then disabled with a back-off
-        self._fail_limit = 5
-        self._failures = 0
-        self._fault_counts: dict[str, int] = {}
-        self._degraded = False
-        self._backoff = self._backoff_min = 1.0
-        self._backoff_max = 60.0
-        self._retry_at = 0.0
+        self._health = Health(self.directory)
         ensure_directory(self.directory, allow_shared=self.allow_shared_directory)
         self._check_db_file()
-        _LIVE.add(self)
         try:
             self._open()
         except _FAULTS as exc:
             self._fault("open", exc)
-            self._disable(exc)
+            self._health.disable(exc)
 
     @property
     def _files(self) -> FileStore:
@@ -164,53 +137,20 @@ class DiskTier:
                 )
 
     def _open(self) -> None:
-        with self._lock:
+        with self._h.lock:
             ensure_directory(self.directory, allow_shared=self.allow_shared_directory)
             self._files.open()
-            self._dc = ix.open_index(self.directory, strict=self._strict)
+            self._h.index()
             ix.prepare_schema(self._con())
 
     def _index(self) -> diskcache.Cache:
-        dc = self._dc
-        if dc is None or self._pid != os.getpid():
-            with self._lock:
-                if self._pid != os.getpid():
-                    self._forked()
-                dc = self._dc
-                if dc is None:
-                    dc = self._dc = ix.open_index(self.directory, strict=self._strict)
-        return dc
+        return self._h.index()
 
     def _con(self) -> sqlite3.Connection:
-        con: sqlite3.Connection | None = getattr(self._local, "con", None)
-        if con is None:
-            con = ix.connect(self.directory, strict=self._strict)
-            self._local.con = con
-            # A reused cursor saves ~0.3 µs a hit over con.execute (benchmarks/bench_disk.py).
-            self._local.cur = con.cursor()
-            with self._lock:
-                self._cons.append(con)
-        return con
-
-    def _forked(self) -> None:
-        _ABANDONED.extend((self._dc, self._local, self._cons))
-        self._dc = None
-        self._local = threading.local()
-        self._cons = []
-        self._lock = threading.RLock()
-        self._files.forget()
-        self._pid = os.getpid()
+        return self._h.con()
 
     def _drop_handles(self) -> None:
-        cons, self._cons = self._cons, []
-        self._local = threading.local()
-        for con in cons:
-            with contextlib.suppress(Exception):
-                con.close()
-        dc, self._dc = self._dc, None
-        if dc is not None:
-            with contextlib.suppress(Exception):
-                dc.close()
+        self._h.drop()
         with contextlib.suppress(OSError):
             self._files.close()
 
@@ -218,67 +158,35 @@ class DiskTier:
         """Write pending access times and release handles (the tier reopens if used again)."""
         with contextlib.suppress(*_FAULTS):
             self._flush()
-        with self._lock:
+        with self._h.lock:
             self._drop_handles()
 
     # failures ---------------------------------------------------------------------------------
     @property
     def degraded(self) -> bool:
         """True while the tier is disabled after repeated disk failures (it re-probes later)."""
-        return self._degraded
+        return self._health.degraded
 
     def _fault(self, op: str, exc: BaseException) -> None:
-        kind = type(exc).__name__
-        self._fault_counts[kind] = self._fault_counts.get(kind, 0) + 1
-        self._failures += 1
-        if self._degraded:
-            self._backoff = min(self._backoff * 2, self._backoff_max)
-            self._retry_at = time.monotonic() + self._backoff
-        elif self._failures >= self._fail_limit:
-            self._disable(exc)
-        else:
-            log.debug("memcache_kit disk tier %s: %s failed: %r", self.directory, op, exc)
-
-    def _disable(self, exc: BaseException) -> None:
-        if self._degraded:
-            return
-        self._degraded = True
-        self._retry_at = time.monotonic() + self._backoff
-        log.warning(
-            "memcache_kit disk tier %s disabled after %d consecutive failures (last: %s: %s); "
-            "reads miss and writes are skipped until it is re-probed in %.0f s",
-            self.directory,
-            self._failures,
-            type(exc).__name__,
-            exc,
-            self._backoff,
-        )
+        self._health.fault(op, exc)
 
     def _probe(self) -> bool:
         """While degraded: False until the back-off passes; then reopen and let one op try."""
-        if time.monotonic() < self._retry_at:
+        if time.monotonic() < self._health.retry_at:
             return False
-        with self._lock:
-            if time.monotonic() < self._retry_at:
+        with self._h.lock:
+            if not self._health.probe_due():
                 return False
-            self._retry_at = time.monotonic() + self._backoff
             try:
                 self._drop_handles()
                 self._open()
-            except _FAULTS as exc:
-                self._fault("probe", exc)
-                return False
-            except UnsafeDirectory as exc:
-                self._fault("probe", exc)
+            except (*_FAULTS, UnsafeDirectory) as exc:
+                self._health.fault("probe", exc)
                 return False
         return True
 
     def _recovered(self) -> None:
-        self._failures = 0
-        if self._degraded:
-            self._degraded = False
-            self._backoff = self._backoff_min
-            log.warning("memcache_kit disk tier %s works again; re-enabled", self.directory)
+        self._health.ok()
         if self._stale or self._stale_overflow:
             try:
                 self._purge_stale()
@@ -386,24 +294,24 @@ class DiskTier:
     def get(self, key: str) -> Any:
         if type(key) is not str:
             raise TypeError(f"disk tier keys are str, not {type(key).__name__}")
-        if (self._degraded and not self._probe()) or (self._stale and self._is_stale(key)):
+        if (self._health.degraded and not self._probe()) or (self._stale and self._is_stale(key)):
             self._misses += 1
             return MISSING
         now = _time()
         try:
-            cur = self._local.cur
+            cur = self._h.local.cur
         except AttributeError:
             cur = None
         try:
             if cur is None:
                 self._con()
-                cur = self._local.cur
+                cur = self._h.local.cur
             row = cur.execute(ix.SQL_GET, (key, now)).fetchone()
         except _FAULTS as exc:
             self._fault("get", exc)
             self._misses += 1
             return MISSING
-        if self._failures:
+        if self._health.failures:
             self._recovered()
         if row is None:
             self._misses += 1
@@ -433,7 +341,11 @@ class DiskTier:
         return value
 
     def __contains__(self, key: object) -> bool:
-        if type(key) is not str or (self._degraded and not self._probe()) or self._is_stale(key):
+        if (
+            type(key) is not str
+            or (self._health.degraded and not self._probe())
+            or self._is_stale(key)
+        ):
             return False
         try:
             row = self._con().execute(ix.SQL_GET, (key, _time())).fetchone()
@@ -451,7 +363,7 @@ class DiskTier:
     def set(self, key: str, value: Any, *, expire_at: float | None = None, label: str = "") -> bool:
         if type(key) is not str:
             raise TypeError(f"disk tier keys are str, not {type(key).__name__}")
-        if self._degraded and not self._probe():
+        if self._health.degraded and not self._probe():
             self._mark_stale(key)
             return False
         now = _time()
@@ -485,7 +397,7 @@ class DiskTier:
         self._writes += 1
         if self._stale:
             self._stale.discard(key)
-        if self._failures:
+        if self._health.failures:
             self._recovered()
         try:
             size, count = ix.totals(self._con())
@@ -513,7 +425,7 @@ class DiskTier:
         if type(key) is not str:
             raise TypeError(f"disk tier keys are str, not {type(key).__name__}")
         self._atimes.pop(key, None)
-        if self._degraded and not self._probe():
+        if self._health.degraded and not self._probe():
             self._mark_stale(key)
             return False
         try:
@@ -524,7 +436,7 @@ class DiskTier:
             return False
         if self._stale:
             self._stale.discard(key)
-        if self._failures:
+        if self._health.failures:
             self._recovered()
         return deleted
 
@@ -610,7 +522,7 @@ class DiskTier:
     @property
     def faults(self) -> dict[str, int]:
         """Disk faults met, by exception type."""
-        return dict(self._fault_counts)
+        return dict(self._health.counts)
 
     def entries(self) -> Iterator[DiskEntry]:
         """Every row (expired ones too), least recently used first."""
