@@ -130,29 +130,31 @@ def _inversions(seq: Any, seq_w: Any, n: int) -> Any:
 
     m = seq.shape[0]
     itype = seq.dtype
-    acc = np.zeros(m, np.int64)
+    # Unit weights sum to at most m: the position type is wide enough and halves the traffic.
+    acc = np.zeros(m, itype if seq_w is None else np.int64)
     idx = np.arange(m, dtype=itype)
     c1 = np.zeros(m + 1, itype)
     cz = None if seq_w is None else np.zeros(m + 1, np.int64)
     for b in range(int(n).bit_length() - 1, -1, -1):
         bid = seq >> (b + 1)
         bit = (seq >> b) & 1
+        ones = bit.astype(np.bool_)
         cnt = np.bincount(bid, minlength=(n >> (b + 1)) + 1).astype(itype)
         ends = np.cumsum(cnt, dtype=itype)
         starts = ends - cnt
         np.cumsum(bit, out=c1[1:])
         ones_start = c1[starts]
-        zeros_blk = cnt - (c1[ends] - ones_start)
-        ob = c1[:-1] - ones_start[bid]  # bit-1 elements before this one in its block
-        zb = idx - starts[bid] - ob  # bit-0 elements before this one in its block
-        h = zeros_blk[bid]
-        ones = bit.astype(bool)
+        # Per element: ob = bit-1 elements before it in its block; for a bit-1 element,
+        # after = ob + (block start + zeros in block) - idx = the bit-0 elements after it, and
+        # its place in the partitioned block is idx + after; a bit-0 element moves to idx - ob.
+        ob = c1[:-1] - ones_start[bid]
+        ones_at = (starts + cnt - (c1[ends] - ones_start))[bid] + ob  # where bit-1 elements go
         if cz is None:
-            acc[ones] += (h - zb)[ones]
+            acc += np.where(ones, ones_at - idx, 0)
         else:
             np.cumsum(np.where(ones, 0, seq_w), out=cz[1:])
-            acc[ones] += (cz[ends][bid] - cz[1:])[ones]
-        dest = np.where(ones, starts[bid] + h + ob, idx - ob)
+            acc += np.where(ones, cz[ends][bid] - cz[1:], 0)
+        dest = np.where(ones, ones_at, idx - ob)
         nseq = np.empty_like(seq)
         nseq[dest] = seq
         seq = nseq
