@@ -76,12 +76,16 @@ def test_threads_hammering_get_or_load(cache_dir: Path, write_through: bool) -> 
         assert c.verify().ok
 
 
-def test_threads_on_a_tiny_memory_budget_still_load_each_key_once(cache_dir: Path) -> None:
-    # Memory holds a handful of entries: misses come back from disk, never from the loader.
+@pytest.mark.parametrize("write_through", [True, False])
+def test_threads_on_a_tiny_memory_budget_still_load_each_key_once(
+    cache_dir: Path, write_through: bool
+) -> None:
+    # Memory holds a handful of entries: misses come back from disk (or from the spill queue),
+    # never from the loader.
     loaders = Loaders(delay=0.0005)
     keys = list(range(200))
     errors: list[BaseException] = []
-    with make(cache_dir, memory=8 * 1024) as c:
+    with make(cache_dir, memory=8 * 1024, write_through=write_through) as c:
 
         def worker(seed: int) -> None:
             rng = random.Random(seed)

@@ -432,7 +432,9 @@ class Cache(SpillMixin, AsyncMixin):
         stripe = hash(key.mem) % STRIPES
         while True:
             version = self._versions[stripe]
-            value = self._get_below(key) if memory_checked else self._get(key)
+            # After the caller's own memory miss, memory is peeked (not counted twice) but
+            # after the snapshot, so a write that lands in between is found or re-checked.
+            value = self._look_again(key) if memory_checked else self._get(key)
             if value is not MISSING:
                 return cast(T, value)
             memory_checked = False
@@ -470,10 +472,14 @@ class Cache(SpillMixin, AsyncMixin):
         """Look again, for a new leader: a leader that just left may have stored the value.
 
         Only when a write touched the key's stripe since the first look (so a plain miss is
-        counted once); memory is peeked, not counted.
+        counted once per tier).
         """
         if self._versions[stripe] == version:
             return MISSING
+        return self._look_again(key)
+
+    def _look_again(self, key: CacheKey) -> Any:
+        """Memory peeked (no hit or miss counted), then the tiers below."""
         mem = self._memory
         if mem is not None:
             value = mem.peek(key.mem)

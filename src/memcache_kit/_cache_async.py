@@ -20,6 +20,7 @@ from ._shapes import MISSING, USE_DEFAULT, UseDefault
 
 if TYPE_CHECKING:
     from ._tiers.disk import DiskTier
+    from ._tiers.memory import MemoryTier
 
 __all__ = ["AsyncMixin"]
 
@@ -35,6 +36,7 @@ class AsyncMixin:
     _copy: bool
     _closed: bool
     _disk: DiskTier | None
+    _memory: MemoryTier | None
     _pending: dict[Hashable, Any]
     _flight: Flight
     _versions: list[int]
@@ -91,7 +93,7 @@ class AsyncMixin:
         while True:
             version = self._versions[stripe]
             if memory_checked:
-                value = await self._aget_below(key)
+                value = await self._alook_again(key)
             else:
                 value = await self._aget(key)
             if value is not MISSING:
@@ -142,6 +144,14 @@ class AsyncMixin:
         if self._costs:
             self._credit(key.mem)
         return copy_out(value) if self._copy else value
+
+    async def _alook_again(self, key: CacheKey) -> Any:
+        mem = self._memory
+        if mem is not None:
+            value = mem.peek(key.mem)
+            if value is not MISSING:
+                return self._out(value)
+        return await self._aget_below(key)
 
     async def _aget_below(self, key: CacheKey) -> Any:
         if self._disk is None and not self._pending and not self._closed:

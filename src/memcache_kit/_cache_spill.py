@@ -45,8 +45,9 @@ class SpillMixin:
     def _stripe(self, mk: Hashable) -> Iterator[None]:
         """Hold ``mk``'s stripe for a write; spills queued meanwhile run after it is released.
 
-        Each write bumps the stripe's version, so a reader that went to disk without the
-        stripe can tell that a write may have raced it (see ``_get_below``).
+        Each write bumps the stripe's version as it starts and as it ends, so a reader that
+        went to disk without the stripe can tell that a write may have raced it (see
+        ``Cache._get_below`` and ``Cache._recheck``).
         """
         tls = self._tls
         i = hash(mk) % STRIPES
@@ -57,6 +58,9 @@ class SpillMixin:
         try:
             yield
         finally:
+            # Bumped again at the end: a reader that looked while the write ran must see a
+            # change once it is done (the first bump alone would already be in its snapshot).
+            self._versions[i] += 1
             tls.held = False
             lock.release()
         self._run_queued()
@@ -86,6 +90,9 @@ class SpillMixin:
                 # Forgotten: an older copy on disk must not come back in its place.
                 e = Evicted(e.key, MISSING, e.expire_at, meta)
             self._pending[e.key] = e
+            # Between the memory tier letting go and this line, the value was in neither
+            # place: a reader that looked then sees the stripe change and looks again.
+            self._versions[hash(e.key) % STRIPES] += 1
             tls = self._tls
             if getattr(tls, "held", False):
                 queued: list[Evicted] | None = getattr(tls, "queued", None)
