@@ -90,12 +90,14 @@ def stack_distances(
     if m == 0:
         return out
     if weights is None:
-        first = (prev < 0).astype(np.int64)
-        live_before = np.cumsum(first) - first
-        nonext = np.ones(n, np.int64)
+        # Counts fit the position type; narrower arrays halve the memory traffic.
+        first = (prev < 0).astype(itype)
+        live_before = np.cumsum(first, dtype=itype) - first
+        nonext = np.ones(n, itype)
         nonext[pos] = 0
-        cross_nonext = np.cumsum(nonext) - nonext
+        cross_nonext = np.cumsum(nonext, dtype=itype) - nonext
         base = live_before[t_idx] - 1 - cross_nonext[pos]
+        del first, live_before, nonext, cross_nonext
         seq_w = None
     else:
         w = weights.astype(np.int64, copy=False)
