@@ -110,7 +110,6 @@ class Cache(SpillMixin, AsyncMixin):
         self._memory_bytes = env.budget(memory, "memory")
         self._disk_bytes = env.budget(disk, "disk", self._directory)
         self._ttl = env.ttl_seconds(ttl)
-        self._longest_ttl = self._ttl
         self._serializer = serializer
         self._copy = copy
         self._write_through = write_through
@@ -505,10 +504,7 @@ class Cache(SpillMixin, AsyncMixin):
             self._reopen()
 
     def _ttl_seconds(self, ttl: TTL | UseDefault) -> float | None:
-        seconds = self._ttl if ttl is USE_DEFAULT else env.ttl_seconds(ttl)
-        if seconds is not None and (self._longest_ttl is None or seconds > self._longest_ttl):
-            self._longest_ttl = seconds
-        return seconds
+        return self._ttl if ttl is USE_DEFAULT else env.ttl_seconds(ttl)
 
     def _expire_at(self, ttl: TTL | UseDefault) -> float | None:
         seconds = self._ttl_seconds(ttl)
@@ -543,22 +539,13 @@ class Cache(SpillMixin, AsyncMixin):
             try:
                 if self._versions[i] == version and mk not in mem and mk not in self._pending:
                     meta = Meta(key, ON_DISK, 0.0)
-                    expire_at = self._promoted_expiry(disk, key.disk)
+                    expire_at = disk.expire_at(key.disk)
                     if mem.set(mk, value, expire_at=expire_at, meta=meta):
                         self._promotions += 1
             finally:
                 self._tls.held = False
         self._run_queued()
         return self._out(value)
-
-    def _promoted_expiry(self, disk: DiskTier, key: str) -> float | None:
-        expiry: Callable[[str], float | None] | None = getattr(disk, "expire_at", None)
-        if expiry is not None:
-            return expiry(key)
-        # The disk tier does not tell an entry's expiry: bound the memory copy's life by the
-        # longest ttl this cache has used, so an expiring entry cannot outlive it for long.
-        longest = self._longest_ttl
-        return None if longest is None else time.time() + longest
 
     def _store(self, key: CacheKey, value: Any, expire_at: float | None, cost: float) -> None:
         self._check_open()
