@@ -227,16 +227,16 @@ def _dense_keys(keys: list[Any]) -> Any:
     return np.array([ids.setdefault(k, len(ids)) for k in keys], dtype=np.int64)
 
 
-def _sample(tr: Trace, threshold: int) -> tuple[Trace, float]:
+def _sample(tr: Trace, threshold: int) -> tuple[Trace, float | None]:
     """The requests whose key's hash falls below ``threshold / 2**24`` (SHARDS's spatial
-    sampling), and the factor that scales their stack distances to the whole trace.
+    sampling), and an estimate of the number of distinct keys in the whole trace.
 
     The hash is Fibonacci hashing (the top bits of the key times the golden ratio): one
-    multiply, which keeps the fixed cost of a sampled run low. The factor is the estimated
-    number of distinct keys over the number sampled, rather than SHARDS's ``1 / rate``: the
-    share of keys a sample draws varies around the rate, and correcting for it cut the mean
-    error on scarab-recs and orm-busy by about a third (docs/advisor.md). The distinct keys are
-    counted exactly in a sample eight times larger (nested: it contains this one).
+    multiply, which keeps the fixed cost of a sampled run low. The distinct keys are estimated
+    by linear counting (Whang et al., 1990) over a nested sample eight times larger: the model
+    scales distances by that estimate over the number of keys sampled, rather than by SHARDS's
+    ``1 / rate``, because the share of keys a sample draws varies around the rate; this cut the
+    mean error on scarab-recs and orm-busy by about a third (docs/advisor.md).
     """
     np = _numpy()
     keys = tr.keys
@@ -245,24 +245,25 @@ def _sample(tr: Trace, threshold: int) -> tuple[Trace, float]:
     )
     shift = 64 - _SHARDS_BITS
     wide_threshold = min(8 * threshold, 1 << _SHARDS_BITS)
-    if wide_threshold < 1 << _SHARDS_BITS:
-        wide = np.flatnonzero(x < np.uint64(wide_threshold << shift))
-        x = x[wide]
-    else:
-        wide = np.arange(keys.shape[0])
+    wide = np.flatnonzero(x < np.uint64(wide_threshold << shift))
+    x = x[wide]
     idx = wide[x < np.uint64(threshold << shift)]
-    distinct_wide = int(np.unique(keys[wide]).size)
     sub = Trace(
         keys[idx],
         None if tr.sizes is None else tr.sizes[idx],
         None if tr.seconds is None else tr.seconds[idx],
         None if tr.requests is None else tr.requests[idx],
     )
-    distinct = int(np.unique(sub.keys).size)
-    rate = threshold / (1 << _SHARDS_BITS)
-    if distinct == 0:
-        return sub, 1 / rate
-    return sub, distinct_wide * threshold / wide_threshold / distinct * (1 / rate)
+    # Linear counting: hash the wide sample again into a bitmap with at least twice as many
+    # bits as requests, so it never saturates; the empty share gives the distinct count.
+    lg = max(10, (2 * x.shape[0]).bit_length())
+    x ^= x >> np.uint64(29)
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    seen = np.zeros(1 << lg, np.bool_)
+    seen[x >> np.uint64(64 - lg)] = True
+    empty = (1 << lg) - int(np.count_nonzero(seen))
+    distinct_wide = -(1 << lg) * math.log(empty / (1 << lg))
+    return sub, distinct_wide * (1 << _SHARDS_BITS) / wide_threshold
 
 
 # -- the curve ---------------------------------------------------------------------------------
@@ -271,19 +272,22 @@ def _sample(tr: Trace, threshold: int) -> tuple[Trace, float]:
 class _Model:
     """Stack distances of one (possibly sampled) trace, and the curve they give at any budget.
 
-    ``scale`` multiplies the stack distances of a sample (1 when exact); ``rate`` is the share
-    of the key space sampled, which scales request counts and seconds.
+    ``rate`` is the share of the key space sampled (1 when exact), which scales request counts
+    and seconds; the distances of a sample are scaled by ``distinct`` (the estimated distinct
+    keys of the whole trace) over the keys sampled, or by ``1 / rate`` without an estimate.
     """
 
-    def __init__(
-        self, tr: Trace, rate: float, scale: float, n_requests: int, total_bytes: float
-    ) -> None:
+    def __init__(self, tr: Trace, rate: float, distinct: float | None, n_requests: int) -> None:
         np = _numpy()
         n = len(tr)
         self.rate = rate
-        self.scale = scale
         req = np.ones(n, np.bool_) if tr.requests is None else tr.requests.astype(np.bool_)
         self.prev, order = group(tr.keys)
+        scale = 1.0
+        if rate < 1:
+            sampled_keys = int(np.count_nonzero(self.prev < 0))
+            scale = distinct / sampled_keys if distinct and sampled_keys else 1 / rate
+        self.scale = scale
         self.cost = _costs(tr.seconds, self.prev, order, n)
         self.unit = tr.sizes is None
         size = np.ones(n, np.int64) if tr.sizes is None else tr.sizes.astype(np.int64)
@@ -442,16 +446,15 @@ def advise(
     if len(tr) == 0:
         raise ValueError("the trace is empty: there is nothing to advise on")
     n_requests = len(tr) if tr.requests is None else int(tr.requests.sum())
-    total_bytes = float(n_requests if tr.sizes is None else tr.sizes.sum())
-    rate, scale = 1.0, 1.0
+    rate, distinct = 1.0, None
     if sample is not None:
         if isinstance(sample, bool) or not isinstance(sample, (int, float)) or not 0 < sample <= 1:
             raise ValueError(f"sample must be a rate in (0, 1], e.g. 0.01; got {sample!r}")
         threshold = max(1, round(sample * (1 << _SHARDS_BITS)))
         rate = threshold / (1 << _SHARDS_BITS)
         if rate < 1:
-            tr, scale = _sample(tr, threshold)
-    model = _Model(tr, rate, scale, n_requests, total_bytes)
+            tr, distinct = _sample(tr, threshold)
+    model = _Model(tr, rate, distinct, n_requests)
 
     if budgets is not None:
         wanted = sorted({_sizes.parse_size(b) for b in budgets})
