@@ -13,7 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from memcache_kit import _advisor
-from memcache_kit._advisor import advise, plot_advice, render_table, stack_distances
+from memcache_kit._advisor import (
+    advise,
+    advise_command,
+    plot_advice,
+    render_table,
+    stack_distances,
+)
 from memcache_kit._shapes import MISSING, Advice
 from memcache_kit._tiers.governor import Governor
 from memcache_kit._tiers.memory import MemoryTier
@@ -366,3 +372,31 @@ def test_advice_is_a_frozen_shape() -> None:
     assert isinstance(adv, Advice)
     assert adv.recommended == 2
     assert math.isclose(adv.points[1].hit_ratio, 0.5)
+
+
+def test_advise_command_reads_budgets_lists_and_plots(tmp_path: Path) -> None:
+    adv, unit = advise_command(
+        TRACES / "lirs" / "multi2.trace.gz", budgets="100, 1k,2000", plot=tmp_path / "p.png"
+    )
+    assert unit == "entries"
+    assert [p.budget for p in adv.points] == [100, 1000, 2000]
+    assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+    adv, unit = advise_command(TRACES / "adapt_size" / "request.trace.xz", sample=0.5)
+    assert unit == "bytes" and adv.sampled == 0.5
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    keys=st.lists(st.integers(-(2**63), 2**63 - 1) | st.integers(0, 20), min_size=1, max_size=60),
+    sized=st.booleans(),
+    rate=st.sampled_from([0.001, 0.1, 0.5, 0.9]),
+)
+def test_sampled_mode_is_well_formed_on_any_trace(
+    keys: list[int], sized: bool, rate: float
+) -> None:
+    trace: list[object] = [(k, 1 + abs(k) % 50) for k in keys] if sized else list(keys)
+    adv = advise(trace, sample=rate)
+    assert adv.sampled == pytest.approx(rate, rel=1e-4)
+    assert adv.points and adv.recommended in [p.budget for p in adv.points]
+    for p in adv.points:
+        assert 0 <= p.hit_ratio <= 1 and 0 <= p.byte_hit_ratio <= 1 and p.seconds_saved == 0

@@ -39,7 +39,14 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-__all__ = ["advise", "load_trace", "plot_advice", "render_table", "stack_distances"]
+__all__ = [
+    "advise",
+    "advise_command",
+    "load_trace",
+    "plot_advice",
+    "render_table",
+    "stack_distances",
+]
 
 _GRID = 40
 _SHARDS_BITS = 24  # SHARDS's modulus P = 2**24 (Waldspurger et al., FAST'15)
@@ -245,8 +252,11 @@ def _sample(tr: Trace, threshold: int) -> tuple[Trace, float | None]:
     )
     shift = 64 - _SHARDS_BITS
     wide_threshold = min(8 * threshold, 1 << _SHARDS_BITS)
-    wide = np.flatnonzero(x < np.uint64(wide_threshold << shift))
-    x = x[wide]
+    if wide_threshold < 1 << _SHARDS_BITS:
+        wide = np.flatnonzero(x < np.uint64(wide_threshold << shift))
+        x = x[wide]
+    else:
+        wide = np.arange(keys.shape[0])
     idx = wide[x < np.uint64(threshold << shift)]
     sub = Trace(
         keys[idx],
@@ -474,6 +484,28 @@ def advise(
     rec = min(b for b, v in values.items() if v[0] >= target)
     points = [AdvicePoint(b, *values[b]) for b in sorted(values)]
     return Advice(points, rec, rate if sample is not None else None)
+
+
+def advise_command(
+    trace: str | os.PathLike[str],
+    format: str | None = None,
+    budgets: str | Iterable[int | str] | None = None,
+    sample: float | None = None,
+    plot: str | os.PathLike[str] | None = None,
+) -> tuple[Advice, str]:
+    """What ``memcache-kit advise`` does: read ``trace``, advise, optionally write the plot.
+
+    ``budgets`` may be a comma-separated string (``"256MiB,1GiB"``). Returns the advice and its
+    unit (``"bytes"``, or ``"entries"`` for a trace without sizes) for :func:`render_table`.
+    """
+    tr = load_trace(trace, format)
+    unit = "entries" if tr.sizes is None else "bytes"
+    if isinstance(budgets, str):
+        budgets = [b.strip() for b in budgets.split(",") if b.strip()]
+    advice = advise(tr, budgets=budgets, sample=sample)
+    if plot is not None:
+        plot_advice(advice, plot, unit=unit, title=os.path.basename(os.fspath(trace)))
+    return advice, unit
 
 
 # -- showing advice ----------------------------------------------------------------------------
