@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["Trace", "detect_format", "formats", "read_bytes", "read_trace", "register_reader"]
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Trace:
     """One trace in memory: a key per request, and optionally sizes, load seconds and kinds.
 
@@ -130,12 +130,11 @@ def read_trace(
         raise ValueError(f"unknown trace format {format!r}; known: {', '.join(formats())}")
     data = read_bytes(path)
     fmt = format if format is not None else detect_format(data, os.fspath(path))
-    trace = _READERS[fmt](data)
-    if process is not None:
-        if fmt != "record":
-            raise ValueError(f"process= needs a memcache_kit recording, not format {fmt!r}")
-        trace = _record_process_filter(data, process & 0xFFFF)
-    return trace
+    if process is None:
+        return _READERS[fmt](data)
+    if fmt != "record":
+        raise ValueError(f"process= needs a memcache_kit recording, not format {fmt!r}")
+    return _record_process_filter(data, process & 0xFFFF)
 
 
 # -- the readers -----------------------------------------------------------------------------
