@@ -5,6 +5,7 @@ The public API is exactly ``__all__``; the code lives in private modules.
 
 from __future__ import annotations
 
+from ._advisor import advise
 from ._cache import Cache
 from ._datasets import LazyDataset, materialize, open_array, worker_init_fn
 from ._decorators import cached, cached_property
@@ -36,6 +37,7 @@ __all__ = [
     "TierStats",
     "VerifyReport",
     "__version__",
+    "advise",
     "cached",
     "cached_property",
     "configure",
