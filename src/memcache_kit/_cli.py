@@ -489,11 +489,16 @@ def demo(
         Path | None,
         typer.Option(help="Where the demo's cache lives (default: ./.demo-cache)."),
     ] = None,
+    items: Annotated[
+        int | None,
+        typer.Option(help="Items of 1 MiB (default 96, or MEMCACHE_KIT_DEMO_ITEMS).", min=2),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
-    """Run a real workload and show budgets held, hits per tier and time saved."""
+    """Run a real workload and show budgets held, hits per tier, time saved and the advice."""
     from . import _demo
 
-    _demo.main(directory)
+    _demo.main(directory, items, as_json)
 
 
 def main() -> None:
