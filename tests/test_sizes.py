@@ -25,7 +25,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import memcache_kit as mk
-from memcache_kit import _sizes
+from memcache_kit import _sizes, _sizes_libs, _sizes_walk
 from memcache_kit._sizes import (
     compact,
     is_memmap,
@@ -418,7 +418,7 @@ def test_small_values_are_exact() -> None:
     gs = sys.getsizeof
     inner, pair = value["a"], value["a"][2]
     expected = (
-        gs(value) + gs(inner) + gs(inner[0]) + gs(inner[1]) + gs(pair) + 2 * _sizes._MEDIUM_INT
+        gs(value) + gs(inner) + gs(inner[0]) + gs(inner[1]) + gs(pair) + 2 * _sizes_walk._MEDIUM_INT
     )
     expected += gs(value["b"]) + gs(value["b"]["c"])
     assert sizeof(value) == expected
@@ -426,8 +426,8 @@ def test_small_values_are_exact() -> None:
 
 def _exact(obj: Any, monkeypatch: pytest.MonkeyPatch) -> int:
     with monkeypatch.context() as m:
-        m.setattr(_sizes, "_EXACT_N", 10**9)
-        m.setattr(_sizes, "_BUDGET", 10**9)
+        m.setattr(_sizes_walk, "_EXACT_N", 10**9)
+        m.setattr(_sizes_walk, "_BUDGET", 10**9)
         return sizeof(obj)
 
 
@@ -465,17 +465,17 @@ def test_sizeof_is_repeatable() -> None:
 
 def test_sampled_path_on_a_huge_list_is_within_the_bound_and_visits_few_objects() -> None:
     obj, taken = _traced(lambda: [float(i) for i in range(2_000_000)])
-    walk = _sizes._Walk()
-    walk.visit(obj, _sizes._BUDGET, 0)
+    walk = _sizes_walk._Walk()
+    walk.visit(obj, _sizes_walk._BUDGET, 0)
     assert len(walk.seen) < 5000  # sampled: a full walk would visit 2M objects
     assert sizeof(obj) == pytest.approx(taken, rel=0.10)
 
 
 def test_nested_containers_stay_within_the_visit_budget() -> None:
     obj = [[[j * 1000 + i for j in range(300)] for i in range(300)] for _ in range(3)]
-    walk = _sizes._Walk()
-    walk.visit(obj, _sizes._BUDGET, 0)
-    assert len(walk.seen) <= 2 * _sizes._BUDGET
+    walk = _sizes_walk._Walk()
+    walk.visit(obj, _sizes_walk._BUDGET, 0)
+    assert len(walk.seen) <= 2 * _sizes_walk._BUDGET
     exact = sys.getsizeof(obj) + sum(
         sys.getsizeof(a) + sum(sys.getsizeof(b) + 32 * len(b) for b in a) for a in obj
     )
@@ -513,7 +513,7 @@ def test_classes_functions_and_modules_are_free() -> None:
 
 def test_subclasses_of_containers_are_walked_as_containers() -> None:
     counter = collections.Counter({f"k{i}": i * 1000 for i in range(100)})
-    values = sum(_sizes._MEDIUM_INT for v in counter.values() if v > 256)  # 0 is shared
+    values = sum(_sizes_walk._MEDIUM_INT for v in counter.values() if v > 256)  # 0 is shared
     expected = sys.getsizeof(counter) + sum(map(sys.getsizeof, counter)) + values
     assert sizeof(counter) == expected
 
@@ -594,7 +594,7 @@ def test_compact_copies_small_views_of_large_bases() -> None:
 
 
 def test_compact_leaves_views_above_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_sizes, "_COMPACT_MAX", 1000)
+    monkeypatch.setattr(_sizes_libs, "_COMPACT_MAX", 1000)
     base = np.arange(100_000, dtype=np.float64)
     view = base[:1000]  # 8000 bytes > the (lowered) 1000-byte limit
     assert compact(view) is view
@@ -658,11 +658,11 @@ def test_importing_sizes_does_not_import_optional_libraries() -> None:
 
 @pytest.fixture
 def clean_registry() -> Iterator[None]:
-    saved = dict(_sizes._registered)
+    saved = dict(_sizes_walk._registered)
     yield
-    _sizes._registered.clear()
-    _sizes._registered.update(saved)
-    _sizes._handlers.clear()
+    _sizes_walk._registered.clear()
+    _sizes_walk._registered.update(saved)
+    _sizes_walk._handlers.clear()
 
 
 class Thing:
