@@ -430,7 +430,10 @@ def test_write_back_entries_spill_when_memory_turned_off(cache_dir: Path) -> Non
     ("kwargs", "error", "match"),
     [
         ({"policy": "lfu"}, ValueError, "policy 'lfu'"),
-        ({"record": True}, NotImplementedError, "record="),
+        ({"record": 3}, TypeError, "record must be"),
+        ({"remote": "http://x"}, ValueError, "not a Redis URL"),
+        ({"remote_timeout": 0}, ValueError, "remote_timeout"),
+        ({"remote_budget": "1GiB"}, ValueError, "needs a remote tier"),
         ({"durability": "paranoid"}, ValueError, "durability"),
         ({"network_filesystem": "maybe"}, ValueError, "network_filesystem"),
         ({"memory": "lots"}, ValueError, "lots"),

@@ -1,9 +1,15 @@
-"""``Cache``: a stack of tiers (memory → disk) with single flight and statistics.
+"""``Cache``: a stack of tiers (memory → disk → remote) with single flight and statistics.
 
-Flow (design "How data flows"): lookups go memory → disk; a disk hit is promoted (copied) into
-memory and stays on disk. Writes go to memory and, by default, through to disk at once; with
-``write_through=False`` a value reaches disk when the memory tier evicts it (a *spill*) and
-when the cache is closed or collected or the interpreter exits.
+Flow (design "How data flows"): lookups go memory → disk → remote; a hit below is promoted
+(copied) into the tiers above it and stays where it was. Writes go to memory and, by default,
+through to disk at once; with ``write_through=False`` a value reaches disk when the memory tier
+evicts it (a *spill*) and when the cache is closed or collected or the interpreter exits. The
+remote tier (Redis) is always written through: it exists to share values between machines.
+
+Single flight: threads and tasks of the process share one loader run per key (``_flight``);
+when the cache shares a tier with other processes, the run's leader also takes the key's
+cross-process lock (Redis lease lock, or a lock file in the cache directory) and looks below
+again before it loads.
 
 The front (decorators, proxies, datasets) calls the ``CacheKey`` methods (``_get``, ``_set``,
 ``_delete``, ``_get_or_load``, ``_aget_or_load``) and reads, for its own hit path,
@@ -18,6 +24,7 @@ while the thread holds a stripe and run after it lets go, so stripes never nest.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import warnings
@@ -27,7 +34,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 
 from . import _cache_env as env
-from . import _sizes
+from . import _record, _sizes
 from ._cache_async import AsyncMixin
 from ._cache_parts import (
     DIRTY,
@@ -41,20 +48,25 @@ from ._cache_parts import (
     hit_path,
     mem_key,
     no_memory,
+    recording_reader,
     replace,
     verify_inclusive,
     weak_evict,
 )
 from ._cache_spill import SpillMixin
-from ._errors import CacheWarning
-from ._flight import Abandoned, Flight
+from ._errors import CacheWarning, ConfigError
+from ._flight import Abandoned, Flight, SharedLock, shared_lock
 from ._keys import CacheKey, make_key
 from ._shapes import MISSING, USE_DEFAULT, CacheStats, Missing, TierStats, UseDefault, VerifyReport
 from ._tiers.base import Evicted
 from ._tiers.disk import DiskTier
 from ._tiers.memory import MemoryTier
+from ._tiers.redis import RedisTier
 
 __all__ = ["Cache"]
+
+log = logging.getLogger("memcache_kit")
+_DEBUG = logging.DEBUG
 
 T = TypeVar("T")
 Size = int | str | None
@@ -65,7 +77,10 @@ class Cache(SpillMixin, AsyncMixin):
     """A named stack of tiers, each with a byte budget (ints are bytes; strings are parsed).
 
     ``memory`` and ``disk`` are budgets (``0`` or ``None`` turns a tier off); ``directory``
-    defaults to ``<user cache dir>/memcache_kit/<name>``. See ``docs/caches.md``.
+    defaults to ``<user cache dir>/memcache_kit/<name>``. ``remote`` is a Redis URL shared by
+    every process and machine that uses the cache's name (``remote_budget``: its bytes, None for
+    the server's ``maxmemory`` alone; ``remote_timeout``: seconds per Redis call). ``record``
+    (True or a path) appends an access trace for the advisor. See ``docs/caches.md``.
     """
 
     def __init__(
@@ -87,6 +102,9 @@ class Cache(SpillMixin, AsyncMixin):
         lock_timeout: float = 60.0,
         policy: Literal["lru"] = "lru",
         record: bool | str | Path = False,
+        remote: str | None = None,
+        remote_budget: Size = None,
+        remote_timeout: float = 0.5,
     ) -> None:
         env.check_options(
             name=name,
@@ -119,6 +137,11 @@ class Cache(SpillMixin, AsyncMixin):
         self._allow_shared = allow_shared_directory
         self._network_filesystem = network_filesystem
         self._lock_timeout = float(lock_timeout)
+        self._remote_url = env.check_remote(remote, remote_timeout)
+        self._remote_bytes = env.remote_budget(remote_budget, self._remote_url)
+        self._remote_timeout = float(remote_timeout)
+        self._record = record
+        self._rec: Callable[[int, int, float, int], None] | None = None
         self._on_network = False
         if self._disk_bytes and network_filesystem == "memory-only":
             fstype = env.filesystem_type(self._directory)
@@ -137,14 +160,20 @@ class Cache(SpillMixin, AsyncMixin):
         self._saved = [0.0]  # a cell the hit path adds to without a reference to self
         self._spills = 0
         self._promotions = 0
+        self._disk_promotions = 0
         self._warned: set[str] = set()
         self._memory: MemoryTier | None = None
         self._disk: DiskTier | None = None
+        self._remote: RedisTier | None = None
         self._mem_get: Callable[[Hashable], Any] = no_memory
         self._finalizer: weakref.finalize[Any, Any] | None = None
         self._closed = False
+        self._recorder = env.recorder(record, self._directory)
+        if self._recorder is not None:
+            self._rec = self._recorder.record
         self._open()
         env.on_fork(self)
+        _observe(self)
 
     # -- opening and closing ---------------------------------------------------------------
 
@@ -162,12 +191,31 @@ class Cache(SpillMixin, AsyncMixin):
                 verify_arrays=self._verify_arrays,
                 allow_shared_directory=self._allow_shared,
             )
+        if self._remote_url is not None and self._remote_bytes:
+            self._remote = self._open_remote()
         self._arm()
         self._closed = False
 
+    def _open_remote(self) -> RedisTier:
+        assert self._remote_url is not None
+        try:
+            return RedisTier(
+                self._remote_url,
+                self._remote_bytes,
+                namespace=self._name,
+                timeout=self._remote_timeout,
+                serializer=self._serializer,
+            )
+        except ConfigError as e:
+            raise ConfigError(f"cache {self._name!r} (remote={self._remote_url!r}): {e}") from None
+
     def _set_memory_tier(self, tier: MemoryTier | None) -> None:
         self._memory = tier
-        self._mem_get = tier.get if tier is not None else no_memory
+        mem_get: Callable[[Hashable], Any] = tier.get if tier is not None else no_memory
+        if self._rec is not None and tier is not None:
+            # Only a recording cache pays for recording on its hit path.
+            mem_get = recording_reader(tier, self._rec)
+        self._mem_get = mem_get
         self.get = hit_path(self, self._mem_get)  # type: ignore[method-assign,assignment]
 
     def _arm(self) -> None:
@@ -175,8 +223,9 @@ class Cache(SpillMixin, AsyncMixin):
         if self._finalizer is not None:
             self._finalizer.detach()
         self._finalizer = weakref.finalize(
-            self, flush_and_close, self._memory, self._disk, self._pending
-        )
+            self, flush_and_close, self._memory, self._disk, self._pending, self._remote,
+            self._recorder,
+        )  # fmt: skip
 
     def _reopen(self) -> None:
         with self._stat_lock:
@@ -195,6 +244,7 @@ class Cache(SpillMixin, AsyncMixin):
         self._set_memory_tier(None)
         fin, self._finalizer = self._finalizer, None
         self._disk = None
+        self._remote = None
         if fin is not None:
             fin()
 
@@ -231,12 +281,19 @@ class Cache(SpillMixin, AsyncMixin):
             "allow_shared_directory": self._allow_shared,
             "network_filesystem": self._network_filesystem,
             "lock_timeout": self._lock_timeout,
+            "record": self._record,
+            "remote": self._remote_url,
+            "remote_budget": self._remote_bytes
+            if self._remote_url is None or self._remote_bytes != env.UNLIMITED
+            else None,
+            "remote_timeout": self._remote_timeout,
         }
 
     def __repr__(self) -> str:
+        remote = f", remote={self._remote_url!r}" if self._remote_url is not None else ""
         return (
             f"Cache({self._name!r}, memory={self.memory_budget}, disk={self.disk_budget}, "
-            f"directory={str(self._directory)!r})"
+            f"directory={str(self._directory)!r}{remote})"
         )
 
     # -- properties ------------------------------------------------------------------------
@@ -307,16 +364,36 @@ class Cache(SpillMixin, AsyncMixin):
 
     @property
     def remote_budget(self) -> int:
-        """Bytes of the remote tier: 0 (the Redis issue adds the tier)."""
-        return 0
+        """Bytes of the remote tier (0: off or none configured). Setting it applies at once:
+        shrinking evicts this namespace's least recently used entries in Redis."""
+        return self._remote_bytes
 
     @remote_budget.setter
     def remote_budget(self, value: Size) -> None:
-        if env.budget(value, "memory"):
+        if self._remote_url is None and env.budget(value, "remote"):
             raise ValueError(
                 f"cache {self._name!r} has no remote tier, so remote_budget={value!r} cannot "
-                "apply: only 0 or None"
+                "apply: only 0 or None (give remote='redis://...' when building the cache)"
             )
+        new = env.remote_budget(value, self._remote_url)
+        self._remote_bytes = new
+        if self._closed or self._remote_url is None:
+            return
+        tier = self._remote
+        if tier is not None and new:
+            tier.budget = new
+        elif tier is not None:
+            self._remote = None
+            self._arm()
+            tier.close()
+        elif new:
+            self._remote = self._open_remote()
+            self._arm()
+
+    def _in_memory(self, key: CacheKey) -> bool:
+        """Whether the memory tier holds ``key`` now (no hit counted, recency untouched)."""
+        mem = self._memory
+        return mem is not None and key.mem in mem
 
     # -- the public API --------------------------------------------------------------------
 
@@ -335,8 +412,12 @@ class Cache(SpillMixin, AsyncMixin):
         return copy_out(value) if self._copy else value
 
     def _get_miss(self, key: Any, default: Any) -> Any:
-        value = self._get_below(make_key(key))
-        return default if value is MISSING else value
+        ckey = make_key(key)
+        value = self._get_below(ckey)
+        if value is MISSING:
+            self._missed(ckey)
+            return default
+        return value
 
     def __getitem__(self, key: Any) -> Any:
         value = self.get(key, MISSING)
@@ -359,8 +440,11 @@ class Cache(SpillMixin, AsyncMixin):
         if mk in self._pending:
             return True
         self._check_open()
-        disk = self._disk
-        return disk is not None and make_key(key).disk in disk
+        disk, remote = self._disk, self._remote
+        if disk is None and remote is None:
+            return False
+        dk = make_key(key).disk
+        return (disk is not None and dk in disk) or (remote is not None and dk in remote)
 
     def set(self, key: Any, value: Any, ttl: TTL | UseDefault = USE_DEFAULT) -> None:
         """Store ``value`` (ttl omitted: the cache's default; ``None``: never expires)."""
@@ -387,36 +471,46 @@ class Cache(SpillMixin, AsyncMixin):
         self._check_open()
         for i in range(STRIPES):  # a disk read in flight must not promote what was cleared
             self._versions[i] += 1
-        mem, disk = self._memory, self._disk
+        mem, disk, remote = self._memory, self._disk, self._remote
         if mem is not None:
             mem.clear()
         self._pending.clear()
         self._costs.clear()
         if disk is not None:
             disk.clear()
+        if remote is not None:
+            remote.clear()  # this cache's namespace only
 
     # -- the internal API (decorators, proxies, datasets) ----------------------------------
 
     def _get(self, key: CacheKey) -> Any | Missing:
         value = self._mem_get(key.mem)
         if value is MISSING:
-            return self._get_below(key)
+            value = self._get_below(key)
+            if value is MISSING:
+                self._missed(key)
+            return value
         if self._costs:
             self._credit(key.mem)
         return copy_out(value) if self._copy else value
 
     def _set(self, key: CacheKey, value: Any, ttl: TTL | UseDefault = USE_DEFAULT) -> None:
         self._store(key, value, self._expire_at(ttl), 0.0)
+        rec = self._rec
+        if rec is not None:
+            rec(hash(key.mem), _sizes.sizeof(value), 0.0, _record.SET)
 
     def _delete(self, key: CacheKey) -> bool:
         self._check_open()
         with self._stripe(key.mem):
-            mem, disk = self._memory, self._disk
+            mem, disk, remote = self._memory, self._disk, self._remote
             found = mem.delete(key.mem) if mem is not None else False
             found = self._pending.pop(key.mem, None) is not None or found
             self._costs.pop(key.mem, None)
             if disk is not None:
                 found = disk.delete(key.disk) or found
+            if remote is not None:
+                found = remote.delete(key.disk) or found
         return found
 
     def _get_or_load(
@@ -441,19 +535,26 @@ class Cache(SpillMixin, AsyncMixin):
             if not leader:
                 call.check_wait(blocking=True)
                 try:
-                    return cast(T, self._out(call.result()))
+                    value = call.result()
                 except Abandoned:
                     continue
+                self._followed(key, value)
+                return cast(T, self._out(value))
             break
         try:
             value = self._recheck(key, stripe, version)
             if value is MISSING:
-                started = time.perf_counter()
-                value = loader()
-                cost = time.perf_counter() - started
-                self._count_load(cost)
-                expire_at = None if seconds is None else time.time() + seconds
-                self._store(key, value, expire_at, cost)
+                lock = self._shared_lock(key)
+                try:
+                    if lock is not None:
+                        # Another process may have stored it while this one waited (or just
+                        # before it took the lock).
+                        value = self._get_below(key, quiet=True)
+                    if value is MISSING:
+                        value = self._load(key, loader, seconds)
+                finally:
+                    if lock is not None:
+                        lock.release()
             call.set_result(value)
             return cast(T, self._out(value))
         except Exception as e:
@@ -466,6 +567,55 @@ class Cache(SpillMixin, AsyncMixin):
             self._flight.end(key.mem, call)
 
     # -- the machinery ---------------------------------------------------------------------
+
+    def _load(self, key: CacheKey, loader: Callable[[], T], seconds: float | None) -> T:
+        if log.isEnabledFor(_DEBUG):
+            log.debug("memcache_kit %s: miss %s: loading", self._name, key.label or key.mem)
+        started = time.perf_counter()
+        value = loader()
+        cost = time.perf_counter() - started
+        self._loaded(key, value, cost)
+        expire_at = None if seconds is None else time.time() + seconds
+        self._store(key, value, expire_at, cost)
+        return value
+
+    def _loaded(self, key: CacheKey, value: Any, cost: float) -> None:
+        self._count_load(cost)
+        if log.isEnabledFor(_DEBUG):
+            log.debug("memcache_kit %s: load %s: %.6f s", self._name, key.label or key.mem, cost)
+        rec = self._rec
+        if rec is not None:
+            rec(hash(key.mem), _sizes.sizeof(value), cost, _record.MISS)
+
+    def _missed(self, key: CacheKey) -> None:
+        """A lookup that no tier served and nothing loaded (``get``'s default)."""
+        if log.isEnabledFor(_DEBUG):
+            log.debug("memcache_kit %s: miss %s", self._name, key.label or key.mem)
+        rec = self._rec
+        if rec is not None:
+            rec(hash(key.mem), 0, 0.0, _record.MISS)
+
+    def _followed(self, key: CacheKey, value: Any) -> None:
+        """A caller served by another thread's load of the same key (a hit for the advisor:
+        the value is in memory by now)."""
+        rec = self._rec
+        if rec is not None:
+            rec(hash(key.mem), _sizes.sizeof(value), 0.0, _record.HIT_MEMORY)
+
+    def _shared_lock(self, key: CacheKey) -> SharedLock | None:
+        """The key's cross-process lock, when the cache shares a tier (see ``_flight``)."""
+        remote, disk = self._remote, self._disk
+        if remote is None and disk is None:
+            return None
+        directory = self._directory if disk is not None else None
+        lock = shared_lock(key.disk, remote, directory, self._lock_timeout)
+        if lock is not None and not lock.held and lock.waited and log.isEnabledFor(_DEBUG):
+            log.debug(
+                "memcache_kit %s: gave up waiting %.1f s for another process's load of %s; "
+                "loading here",
+                self._name, lock.waited, key.label or key.mem,
+            )  # fmt: skip
+        return lock
 
     def _recheck(self, key: CacheKey, stripe: int, version: int) -> Any:
         """Look again, for a new leader: a leader that just left may have stored the value.
@@ -510,12 +660,15 @@ class Cache(SpillMixin, AsyncMixin):
         seconds = self._ttl_seconds(ttl)
         return None if seconds is None else time.time() + seconds
 
-    def _get_below(self, key: CacheKey) -> Any:
-        """A memory miss: the value in transit to disk, else the disk's, promoted.
+    def _get_below(self, key: CacheKey, *, quiet: bool = False) -> Any:
+        """A memory miss: the value in transit to disk, else the disk's, else the remote's,
+        promoted into the tiers above where it was found.
 
-        The disk read runs without the stripe (reads of one key do not queue behind each
-        other); the promotion takes it and gives up if a write to the stripe happened since,
-        so a value read before a ``set`` or ``delete`` never lands in memory after it.
+        The reads run without the stripe (reads of one key do not queue behind each other);
+        the promotion takes it and gives up if a write to the stripe happened since, so a value
+        read before a ``set`` or ``delete`` never lands in a tier above after it. ``quiet``
+        (a leader looking again after the cross-process lock) asks each tier whether it holds
+        the key before reading it, so the first look's miss is not counted twice.
         """
         if self._closed:
             self._reopen()
@@ -524,36 +677,75 @@ class Cache(SpillMixin, AsyncMixin):
             pending = self._pending.get(mk)
             if pending is not None:
                 return self._out(pending.value)
-        disk = self._disk
-        if disk is None:
+        disk, remote = self._disk, self._remote
+        if disk is None and remote is None:
             return MISSING
-        mem = self._memory
         i = hash(mk) % STRIPES
         version = self._versions[i]
-        value = disk.get(key.disk)
-        if value is MISSING or mem is None:
-            return self._out(value)
-        lock = self._stripes[i]
-        with lock:
+        value: Any = MISSING
+        if disk is not None and (not quiet or key.disk in disk):
+            value = disk.get(key.disk)
+        if value is not MISSING:
+            assert disk is not None
+            kind = _record.HIT_DISK
+            expire_at = disk.expire_at(key.disk)
+        elif remote is not None and (not quiet or key.disk in remote):
+            value = remote.get(key.disk)
+            if value is MISSING:
+                return MISSING
+            kind = _record.HIT_REMOTE
+            expire_at = remote_expire_at(remote, key.disk, self._ttl)
+        else:
+            return MISSING
+        self._promote(key, value, expire_at, kind, i, version)
+        self._run_queued()
+        rec = self._rec
+        if rec is not None:
+            rec(hash(mk), _sizes.sizeof(value), 0.0, kind)
+        return self._out(value)
+
+    def _promote(
+        self, key: CacheKey, value: Any, expire_at: float | None, kind: int, i: int, version: int
+    ) -> None:
+        mem, disk, mk = self._memory, self._disk, key.mem
+        from_remote = kind == _record.HIT_REMOTE
+        if mem is None and not (from_remote and disk is not None):
+            return
+        with self._stripes[i]:
             self._tls.held = True
             try:
-                if self._versions[i] == version and mk not in mem and mk not in self._pending:
-                    meta = Meta(key, ON_DISK, 0.0)
-                    expire_at = disk.expire_at(key.disk)
-                    if mem.set(mk, value, expire_at=expire_at, meta=meta):
-                        self._promotions += 1
+                if self._versions[i] != version or mk in self._pending:
+                    return
+                if mem is not None and mk in mem:
+                    return
+                state = ON_DISK if disk is not None else MEMORY_ONLY
+                if from_remote and disk is not None:
+                    if disk.set(key.disk, value, expire_at=expire_at, label=key.label):
+                        self._disk_promotions += 1
+                    else:
+                        state = MEMORY_ONLY
+                meta = Meta(key, state, 0.0)
+                if mem is not None and mem.set(mk, value, expire_at=expire_at, meta=meta):
+                    self._promotions += 1
+                if log.isEnabledFor(_DEBUG):
+                    where = "remote" if from_remote else "disk"
+                    log.debug(
+                        "memcache_kit %s: promote %s from %s", self._name, key.label or mk, where
+                    )
             finally:
                 self._tls.held = False
-        self._run_queued()
-        return self._out(value)
 
     def _store(self, key: CacheKey, value: Any, expire_at: float | None, cost: float) -> None:
         self._check_open()
         value = _sizes.compact(value)
-        mem, disk = self._memory, self._disk
+        mem, disk, remote = self._memory, self._disk, self._remote
         size = _sizes.sizeof(value) if mem is not None else 0
         fits = mem is not None and size <= mem.budget
+        shared = False
         with self._stripe(key.mem):
+            if remote is not None:
+                # Always written through: the remote tier exists to share values right away.
+                shared = remote.set(key.disk, value, expire_at=expire_at)
             self._pending.pop(key.mem, None)
             state = MEMORY_ONLY if disk is None else DIRTY
             if disk is not None and (self._write_through or not fits):
@@ -572,7 +764,13 @@ class Cache(SpillMixin, AsyncMixin):
                 self._costs[key.mem] = cost
             else:
                 self._costs.pop(key.mem, None)
-        if not stored and state != ON_DISK and (mem is not None or disk is not None):
+        if (
+            not stored
+            and state != ON_DISK
+            and not shared
+            and (mem is not None or disk is not None)
+            and not disk_warned(disk, value)
+        ):
             self._warn_once(
                 "not-stored",
                 f"cache {self._name!r}: a {type(value).__name__} value ({size} bytes in memory) "
@@ -602,12 +800,15 @@ class Cache(SpillMixin, AsyncMixin):
     def stats(self) -> CacheStats:
         """Per-tier counters, loads, seconds spent loading and saved by hits, bookkeeping."""
         tiers: dict[str, TierStats] = {}
-        mem, disk = self._memory, self._disk
+        mem, disk, remote = self._memory, self._disk, self._remote
         if mem is not None:
             s = mem.stats()
             tiers["memory"] = replace(s, spills=self._spills, promotions=self._promotions)
         if disk is not None:
-            tiers["disk"] = disk.stats()
+            d = disk.stats()
+            tiers["disk"] = replace(d, promotions=d.promotions + self._disk_promotions)
+        if remote is not None:
+            tiers["remote"] = remote.stats()
         items = tiers["memory"].items if "memory" in tiers else 0
         return CacheStats(
             name=self._name,
@@ -624,8 +825,9 @@ class Cache(SpillMixin, AsyncMixin):
         problems: list[str] = []
         repaired = 0
         details: dict[str, dict[str, Any]] = {}
-        mem, disk = self._memory, self._disk
-        for tier_name, tier in (("memory", mem), ("disk", disk)):
+        mem, disk, remote = self._memory, self._disk, self._remote
+        tiers: tuple[tuple[str, Any], ...] = (("memory", mem), ("disk", disk), ("remote", remote))
+        for tier_name, tier in tiers:
             if tier is None:
                 continue
             p, r, d = tier.verify(repair)
@@ -641,3 +843,32 @@ class Cache(SpillMixin, AsyncMixin):
 
 def _rebuild(name: str, settings: dict[str, Any]) -> Cache:
     return Cache(name, **settings)
+
+
+def disk_warned(disk: DiskTier | None, value: Any) -> bool:
+    """Whether the disk tier has already warned that it cannot serialize ``value``'s type (so
+    the cache does not say it twice)."""
+    seen: set[str] = getattr(disk, "_unserializable", set())
+    return f"{type(value).__module__}.{type(value).__qualname__}" in seen
+
+
+def remote_expire_at(remote: RedisTier, key: str, default_ttl: float | None) -> float | None:
+    """When a remote entry expires, for its promoted copies: Redis's own expiry (PEXPIRETIME,
+    Redis 7), else the cache's default ttl from now."""
+    from ._tiers.redis import NOMINAL_MS
+
+    ms = remote._command("get", "pexpiretime", remote.keys.entry(key))
+    if isinstance(ms, int) and ms > 0:
+        if ms >= time.time() * 1000 + NOMINAL_MS // 2:
+            return None  # the nominal expiry of an entry without ttl
+        return ms / 1000
+    return None if default_ttl is None else time.time() + default_ttl
+
+
+def _observe(cache: Cache) -> None:
+    """Per-process statistics files (``_observe``, the command line's): register the cache."""
+    try:
+        from . import _observe as observe
+    except ImportError:  # not landed yet
+        return
+    observe.register(cache)

@@ -14,13 +14,14 @@ from collections.abc import Awaitable, Callable, Hashable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from ._cache_parts import STRIPES, copy_out, mem_key
-from ._flight import Abandoned, Flight
+from ._flight import Abandoned, Flight, SharedLock
 from ._keys import CacheKey, make_key
 from ._shapes import MISSING, USE_DEFAULT, UseDefault
 
 if TYPE_CHECKING:
     from ._tiers.disk import DiskTier
     from ._tiers.memory import MemoryTier
+    from ._tiers.redis import RedisTier
 
 __all__ = ["AsyncMixin"]
 
@@ -36,6 +37,7 @@ class AsyncMixin:
     _copy: bool
     _closed: bool
     _disk: DiskTier | None
+    _remote: RedisTier | None
     _memory: MemoryTier | None
     _pending: dict[Hashable, Any]
     _flight: Flight
@@ -45,9 +47,12 @@ class AsyncMixin:
 
         def _credit(self, mk: Hashable) -> None: ...
         def _out(self, value: Any) -> Any: ...
-        def _get_below(self, key: CacheKey) -> Any: ...
+        def _get_below(self, key: CacheKey, *, quiet: bool = False) -> Any: ...
+        def _shared_lock(self, key: CacheKey) -> SharedLock | None: ...
+        def _loaded(self, key: CacheKey, value: Any, cost: float) -> None: ...
+        def _missed(self, key: CacheKey) -> None: ...
+        def _followed(self, key: CacheKey, value: Any) -> None: ...
         def _recheck(self, key: CacheKey, stripe: int, version: int) -> Any: ...
-        def _count_load(self, seconds: float) -> None: ...
         def _ttl_seconds(self, ttl: TTL | UseDefault) -> float | None: ...
         def _store(
             self, key: CacheKey, value: Any, expire_at: float | None, cost: float
@@ -58,8 +63,10 @@ class AsyncMixin:
         mk = mem_key(key)
         value = self._mem_get(mk)
         if value is MISSING:
-            value = await self._aget_below(make_key(key))
+            ckey = make_key(key)
+            value = await self._aget_below(ckey)
             if value is MISSING:
+                self._missed(ckey)
                 return default
         elif self._costs:
             self._credit(mk)
@@ -103,29 +110,28 @@ class AsyncMixin:
             if not leader:
                 call.check_wait(blocking=False)
                 try:
-                    return cast(T, self._out(await asyncio.wrap_future(call)))
+                    value = await asyncio.wrap_future(call)
                 except Abandoned:
                     continue
+                self._followed(key, value)
+                return cast(T, self._out(value))
             break
         try:
             value = MISSING
             if self._versions[stripe] != version:
                 value = await asyncio.to_thread(self._recheck, key, stripe, version)
             if value is MISSING:
-                started = time.perf_counter()
-                if inspect.iscoroutinefunction(loader):
-                    value = await loader()
-                else:
-                    value = await asyncio.to_thread(loader)
-                    if inspect.isawaitable(value):
-                        value = await value
-                cost = time.perf_counter() - started
-                self._count_load(cost)
-                expire_at = None if seconds is None else time.time() + seconds
-                if self._disk is not None:
-                    await asyncio.to_thread(self._store, key, value, expire_at, cost)
-                else:
-                    self._store(key, value, expire_at, cost)
+                shared = self._disk is not None or self._remote is not None
+                # The cross-process wait (and the look after it) runs in a worker thread.
+                lock = await asyncio.to_thread(self._shared_lock, key) if shared else None
+                try:
+                    if lock is not None:
+                        value = await asyncio.to_thread(self._get_below, key, quiet=True)
+                    if value is MISSING:
+                        value = await self._aload(key, loader, seconds)
+                finally:
+                    if lock is not None:
+                        await _release(lock)
             call.set_result(value)
             return cast(T, self._out(value))
         except Exception as e:
@@ -136,6 +142,25 @@ class AsyncMixin:
             raise
         finally:
             self._flight.end(key.mem, call)
+
+    async def _aload(
+        self, key: CacheKey, loader: Callable[[], T | Awaitable[T]], seconds: float | None
+    ) -> Any:
+        started = time.perf_counter()
+        if inspect.iscoroutinefunction(loader):
+            value = await loader()
+        else:
+            value = await asyncio.to_thread(loader)
+            if inspect.isawaitable(value):
+                value = await value
+        cost = time.perf_counter() - started
+        self._loaded(key, value, cost)
+        expire_at = None if seconds is None else time.time() + seconds
+        if self._disk is not None or self._remote is not None:
+            await asyncio.to_thread(self._store, key, value, expire_at, cost)
+        else:
+            self._store(key, value, expire_at, cost)
+        return value
 
     async def _aget(self, key: CacheKey) -> Any:
         value = self._mem_get(key.mem)
@@ -154,6 +179,14 @@ class AsyncMixin:
         return await self._aget_below(key)
 
     async def _aget_below(self, key: CacheKey) -> Any:
-        if self._disk is None and not self._pending and not self._closed:
+        if self._disk is None and self._remote is None and not self._pending and not self._closed:
             return MISSING
         return await asyncio.to_thread(self._get_below, key)
+
+
+async def _release(lock: SharedLock) -> None:
+    # Releasing a Redis lock is a network call; a lock file's is two system calls.
+    if type(lock).__name__ == "FileLock":
+        lock.release()
+    else:
+        await asyncio.to_thread(lock.release)

@@ -17,7 +17,12 @@ from ._errors import CacheWarning
 
 __all__ = [
     "NETWORK_FILESYSTEMS",
+    "REMOTE_SCHEMES",
+    "UNLIMITED",
     "budget",
+    "check_remote",
+    "recorder",
+    "remote_budget",
     "default_directory",
     "filesystem_type",
     "on_fork",
@@ -79,10 +84,10 @@ def check_options(
     check_name(name)
     if policy != "lru":
         raise ValueError(f"policy {policy!r} is not supported: the only policy is 'lru'")
-    if record is not False:
-        raise NotImplementedError(
-            f"record={record!r} is not supported yet (the advisor issue adds it); use record=False"
-        )
+    if not isinstance(record, bool | str | os.PathLike) or (
+        isinstance(record, str) and not record.strip()
+    ):
+        raise TypeError(f"record must be True, False or the path of a trace file, not {record!r}")
     if durability not in ("fast", "strict"):
         raise ValueError(f"durability {durability!r} is not allowed: use 'fast' or 'strict'")
     if network_filesystem not in ("memory-only", "allow"):
@@ -97,6 +102,61 @@ def check_options(
     for flag, v in flags.items():
         if not isinstance(v, bool):
             raise TypeError(f"{flag} must be True or False, not {v!r}")
+
+
+REMOTE_SCHEMES = ("redis://", "rediss://", "redis+cluster://", "rediss+cluster://", "unix://")
+UNLIMITED = 2**62
+"""The remote budget of a cache given ``remote`` without ``remote_budget``: bounded by the
+server's ``maxmemory`` alone."""
+
+
+def check_remote(url: object, timeout: object) -> str | None:
+    """The remote URL (or None), after checking it and ``remote_timeout``."""
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        raise ValueError(f"remote_timeout is seconds > 0 per Redis call, not {timeout!r}")
+    if url is None or url is False:
+        return None
+    if not isinstance(url, str) or not url.startswith(REMOTE_SCHEMES):
+        raise ValueError(
+            f"remote {url!r} is not a Redis URL: use redis://host:port/db, rediss://host:port/db "
+            "(TLS), redis+cluster://host:port or unix:///path/to/redis.sock"
+        )
+    return url
+
+
+def remote_budget(value: object, url: str | None) -> int:
+    """Bytes of the remote budget: None means no budget of our own when a URL is given."""
+    if value is None and url is not None:
+        return UNLIMITED
+    n = budget(value, "remote")
+    if n and url is None:
+        raise ValueError(
+            f"remote_budget={value!r} needs a remote tier: give remote='redis://host:port/db'"
+        )
+    return n
+
+
+_recorders: dict[str, Any] = {}
+
+
+def recorder(record: bool | str | os.PathLike[str], directory: Path) -> Any:
+    """The process's ``Recorder`` for ``record`` (one per file, shared by the caches that
+    name it), or None. ``True`` means ``<directory>/trace/<pid>.mktrace``."""
+    if record is False:
+        return None
+    from ._record import Recorder
+
+    if record is True:
+        path = directory / "trace" / f"{os.getpid()}.mktrace"
+        os.makedirs(path.parent, mode=0o700, exist_ok=True)
+    else:
+        path = Path(os.fspath(record)).expanduser().absolute()
+        path.parent.mkdir(parents=True, exist_ok=True)
+    key = str(path)
+    rec = _recorders.get(key)
+    if rec is None or rec._closed:
+        rec = _recorders[key] = Recorder(path)
+    return rec
 
 
 def default_directory(name: str) -> Path:

@@ -3,19 +3,25 @@ eviction and exit hooks. Nothing here holds a strong reference to a ``Cache``.""
 
 from __future__ import annotations
 
+import contextlib
 import copy as _copy
 import dataclasses
 import sys
 import time
 import weakref
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from . import _record, _sizes
 from ._keys import CacheKey, memory_key
 from ._shapes import MISSING, Missing, TierStats
 from ._tiers.base import Evicted
 from ._tiers.disk import DiskTier
 from ._tiers.memory import MemoryTier
+
+if TYPE_CHECKING:
+    from ._record import Recorder
+    from ._tiers.redis import RedisTier
 
 # States of a memory entry relative to the disk tier (kept in the entry's meta).
 DIRTY = 0  # write-back: only in memory so far
@@ -102,14 +108,31 @@ def hit_path(cache: Any, mem_get: Callable[[Hashable], Any]) -> Callable[[Any, A
     return get
 
 
+def recording_reader(
+    mem: MemoryTier, rec: Callable[[int, int, float, int], None]
+) -> Callable[[Hashable], Any]:
+    """The memory tier's ``get`` that also records each hit (key hash, the entry's size).
+
+    The size comes from the tier's lane (one more dict lookup on a hit); on a free-threaded
+    build, which has no lane, from the sizer."""
+    get = mem.get
+    lane = mem.lane()
+    data: dict[Hashable, Any] | None = lane.data if lane is not None else None
+    kind = _record.HIT_MEMORY
+
+    def recording_get(key: Hashable) -> Any:
+        value = get(key)
+        if value is not MISSING:
+            entry = data.get(key) if data is not None else None
+            rec(hash(key), entry.size if entry is not None else _sizes.sizeof(value), 0.0, kind)
+        return value
+
+    recording_get.__doc__ = get.__doc__
+    return recording_get
+
+
 def metas(mem: MemoryTier) -> list[Meta]:
-    listing: Callable[[], Any] | None = getattr(mem, "metas", None)
-    if listing is not None:
-        return [m for m in listing() if isinstance(m, Meta)]
-    # Until the memory tier lists its metas: its data dict maps keys to entries with .meta
-    # (one C-level copy, consistent under the GIL).
-    data: dict[Hashable, Any] = vars(mem).get("_data", {})
-    return [m for e in list(data.values()) if isinstance(m := getattr(e, "meta", None), Meta)]
+    return [m for m in mem.metas() if isinstance(m, Meta)]
 
 
 def replace(s: TierStats, **changes: int) -> TierStats:
@@ -128,9 +151,14 @@ def weak_evict(cache: Any) -> Callable[[list[Evicted]], None]:
 
 
 def flush_and_close(
-    mem: MemoryTier | None, disk: DiskTier | None, pending: dict[Hashable, Evicted]
+    mem: MemoryTier | None,
+    disk: DiskTier | None,
+    pending: dict[Hashable, Evicted],
+    remote: RedisTier | None = None,
+    recorder: Recorder | None = None,
 ) -> None:
-    """Write-back flush: entries only memory holds go to disk; then both tiers close."""
+    """Write-back flush: entries only memory holds go to disk; then the tiers close and the
+    access trace is written out (the recorder stays open: other caches may share it)."""
     try:
         if mem is not None and disk is not None:
             now = time.time()
@@ -147,6 +175,11 @@ def flush_and_close(
             mem.close()
         if disk is not None:
             disk.close()
+        if remote is not None:
+            remote.close()
+        if recorder is not None:
+            with contextlib.suppress(OSError):
+                recorder.flush()
 
 
 def verify_inclusive(mem: MemoryTier, disk: DiskTier, repair: bool) -> tuple[list[str], int]:

@@ -13,6 +13,7 @@ queued and run when it lets go, so stripes never nest and never deadlock.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Hashable, Iterator
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 
 __all__ = ["SpillMixin"]
 
+log = logging.getLogger("memcache_kit")
+
 
 class SpillMixin:
     """Striped per-key write locks and the spill queue, mixed into ``Cache``."""
@@ -40,6 +43,7 @@ class SpillMixin:
     _disk: DiskTier | None
     _spill: bool
     _spills: int
+    _name: str
 
     @contextmanager
     def _stripe(self, mk: Hashable) -> Iterator[None]:
@@ -76,9 +80,13 @@ class SpillMixin:
     def _on_evict(self, entries: list[Evicted]) -> None:
         """The memory tier let go of ``entries`` (called outside its lock)."""
         now = time.time()
+        debug = log.isEnabledFor(logging.DEBUG)
         for e in entries:
             meta = e.meta
             self._costs.pop(e.key, None)
+            if debug:
+                label = meta.key.label if isinstance(meta, Meta) else ""
+                log.debug("memcache_kit %s: evict %s from memory", self._name, label or e.key)
             if not isinstance(meta, Meta):
                 continue
             if meta.state == ON_DISK:
@@ -115,6 +123,11 @@ class SpillMixin:
                     disk.delete(meta.key.disk)
                 elif disk.set(meta.key.disk, e.value, expire_at=e.expire_at, label=meta.key.label):
                     self._spills += 1
+                    if log.isEnabledFor(logging.DEBUG):
+                        log.debug(
+                            "memcache_kit %s: spill %s to disk", self._name,
+                            meta.key.label or e.key,
+                        )  # fmt: skip
                 else:
                     disk.delete(meta.key.disk)
             finally:

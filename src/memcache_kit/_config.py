@@ -285,20 +285,56 @@ def _choice(*allowed: str) -> Callable[[Any, _Ctx], str]:
     return check
 
 
-def _record(raw: Any, ctx: _Ctx) -> bool:
-    if raw is False or (ctx.origin.env and str(raw).strip().lower() in _FALSE):
-        return False
+def _record(raw: Any, ctx: _Ctx) -> bool | Path:
+    if isinstance(raw, bool):
+        return raw
+    if ctx.origin.env and isinstance(raw, str) and raw.strip().lower() in _TRUE + _FALSE:
+        return raw.strip().lower() in _TRUE
+    if isinstance(raw, str) and raw.strip():
+        return _path(raw, ctx)
     raise _Invalid(
-        "not supported yet: access-trace recording lands with the advisor; "
-        "only record = false is accepted for now"
+        "expected true, false or the path of a trace file (true writes "
+        "<directory>/trace/<pid>.mktrace)"
     )
 
 
-def _not_yet(feature: str) -> Callable[[Any, _Ctx], Any]:
-    def check(raw: Any, ctx: _Ctx) -> Any:
-        raise _Invalid(f"not supported yet: {feature} has not landed; remove this key for now")
+def _remote(raw: Any, ctx: _Ctx) -> str | None:
+    if _is_off(raw):
+        return None
+    if not isinstance(raw, str) or not raw.startswith(_cache_env.REMOTE_SCHEMES):
+        raise _Invalid(
+            "not a Redis URL: use redis://host:port/db, rediss://host:port/db (TLS), "
+            "redis+cluster://host:port or unix:///path/to/redis.sock"
+        )
+    from urllib.parse import urlsplit
 
-    return check
+    try:
+        parts = urlsplit(raw)
+        port = parts.port
+    except ValueError as e:
+        raise _Invalid(f"not a valid URL ({e})") from None
+    if parts.scheme != "unix" and not parts.hostname:
+        raise _Invalid("the URL has no host: write e.g. redis://127.0.0.1:6379/0")
+    if parts.scheme == "unix" and not parts.path:
+        raise _Invalid("a unix:// URL needs the socket's path: unix:///run/redis/redis.sock")
+    db = parts.path.strip("/")
+    if parts.scheme.startswith("redis") and db and not db.isdigit():
+        raise _Invalid(f"the database {db!r} is not a number: write e.g. redis://host:6379/0")
+    del port
+    return raw
+
+
+def _remote_budget(raw: Any, ctx: _Ctx) -> int:
+    if _is_off(raw):
+        return 0
+    return _bytes(raw, "memory", None)
+
+
+def _remote_timeout(raw: Any, ctx: _Ctx) -> float:
+    seconds = _seconds(raw, "remote_timeout")
+    if seconds <= 0:
+        raise _Invalid("remote_timeout must be more than 0 seconds per Redis call, e.g. 0.5")
+    return seconds
 
 
 Validator = Callable[[Any, _Ctx], Any]
@@ -321,9 +357,9 @@ CACHE_KEYS: dict[str, Validator] = {
     "lock_timeout": _lock_timeout,
     "policy": _choice("lru"),
     "record": _record,
-    "remote": _not_yet("the Redis remote tier"),
-    "remote_budget": _not_yet("the Redis remote tier"),
-    "remote_timeout": _not_yet("the Redis remote tier"),
+    "remote": _remote,
+    "remote_budget": _remote_budget,
+    "remote_timeout": _remote_timeout,
 }
 
 # What get_cache builds with when no source sets a key (the design's table).
@@ -342,6 +378,9 @@ _DEFAULTS: dict[str, tuple[Any, Any]] = {
     "lock_timeout": (60.0, 60),
     "policy": ("lru", "lru"),
     "record": (False, False),
+    "remote": (None, "none"),
+    "remote_budget": (None, "none"),
+    "remote_timeout": (0.5, 0.5),
 }
 
 

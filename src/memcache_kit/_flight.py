@@ -8,6 +8,11 @@ leaves the table: exceptions are handed to the waiters of that run and never cac
 
 A leader that is interrupted (task cancelled, ``KeyboardInterrupt``) *abandons* its run: the
 waiters do not inherit its cancellation, they retry and one of them becomes the next leader.
+
+Across processes (design "Processes"), only a leader takes a second, shared lock before it
+loads (:func:`shared_lock`): the remote tier's lease lock in Redis when the cache has one, else
+a lock file in the disk tier's directory. Threads of one process therefore never queue on the
+shared lock; they wait on their leader's future.
 """
 
 from __future__ import annotations
@@ -16,9 +21,49 @@ import asyncio
 import threading
 from collections.abc import Hashable
 from concurrent.futures import Future
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
-__all__ = ["Abandoned", "Call", "Flight"]
+from ._tiers._lease import FileLock
+
+if TYPE_CHECKING:
+    from ._tiers.redis import RedisTier
+
+__all__ = ["LEASE", "Abandoned", "Call", "Flight", "SharedLock", "shared_lock"]
+
+LEASE = 30.0
+"""Seconds of the Redis lock's lease, renewed every third of it while the loader runs: a killed
+holder blocks the others for at most this long (a lock file needs no lease: the kernel drops
+it when its holder dies)."""
+
+
+class SharedLock(Protocol):
+    held: bool
+    waited: float
+
+    def release(self) -> None: ...
+
+
+def shared_lock(
+    key: str, remote: RedisTier | None, directory: Path | None, timeout: float
+) -> SharedLock | None:
+    """Take the cross-process lock of ``key``, waiting up to ``timeout``: None when the cache
+    shares no tier; otherwise a lock whose ``held`` is False when the wait was in vain (the
+    caller then loads by itself) and which the caller must ``release()``.
+
+    The remote lock spans machines, so it alone serves when Redis answers; while Redis is
+    unreachable the lock file (same machine only) stands in.
+    """
+    if remote is not None:
+        rlock = remote.lock(key, lease=LEASE, timeout=timeout)
+        rlock.acquire()
+        if rlock.held or not remote.degraded or directory is None:
+            return rlock
+    if directory is None:
+        return None
+    flock = FileLock(directory, key, timeout=timeout)
+    flock.acquire()
+    return flock
 
 
 class Abandoned(Exception):

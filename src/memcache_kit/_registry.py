@@ -24,7 +24,7 @@ from ._tiers.governor import governor
 
 __all__ = ["configure", "get_cache"]
 
-# Keys handed to Cache(...) (the remote keys are refused by validation until they land).
+# Keys handed to Cache(...).
 _CACHE_ARGS = (
     "memory",
     "disk",
@@ -41,8 +41,12 @@ _CACHE_ARGS = (
     "lock_timeout",
     "policy",
     "record",
+    "remote",
+    "remote_budget",
+    "remote_timeout",
 )
-_BUDGETS = {"memory": "memory_budget", "disk": "disk_budget"}
+_BUDGETS = {"memory": "memory_budget", "disk": "disk_budget", "remote_budget": "remote_budget"}
+RECORD_ENV = "MEMCACHE_KIT_RECORD"
 
 _lock = threading.RLock()
 _caches: dict[str, Cache] = {}
@@ -88,7 +92,11 @@ def get_cache(name: str = "default") -> Cache:
         _apply_settings(_config.resolve_top([*files, _configured], env))
         eff = _config.resolve(name, [*files, _configured], env)
         _config.check_effective(name, eff)
-        cache = Cache(name, **{k: eff[k].value for k in _CACHE_ARGS})
+        args = {k: eff[k].value for k in _CACHE_ARGS}
+        record = _record_env()
+        if record is not None:
+            args["record"] = record
+        cache = Cache(name, **args)
         _caches[name] = cache
         _built[name] = eff
         return cache
@@ -159,6 +167,19 @@ def _update_live(name: str, cache: Cache, new: dict[str, Value]) -> list[str]:
         f"{', '.join(kept)}; they apply to caches built afterwards (the next process, or "
         "configure() before the first get_cache)"
     ]
+
+
+def _record_env() -> bool | Path | None:
+    """``MEMCACHE_KIT_RECORD``: a trace file every named cache appends to (``1``/``true``: each
+    cache's own ``<directory>/trace/<pid>.mktrace``; ``0``/``false``: off), or None (unset)."""
+    raw = os.environ.get(RECORD_ENV, "").strip()
+    if not raw:
+        return None
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    return Path(raw).expanduser().absolute()
 
 
 def _discovered() -> list[Layer]:
