@@ -116,6 +116,10 @@ def _workload(
             }
         )
     stats = cache.stats().to_dict()
+    from . import _observe
+
+    _observe.register(cache)  # idempotent: Cache.__init__ registers it too
+    _observe.closing(cache)  # its counters reach <directory>/stats/ at exit
     cache.close()  # flushes the recorder, too
     return {"passes": results, "stats": stats, "recorded": recorded, "trace": trace}
 

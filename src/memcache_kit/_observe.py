@@ -33,7 +33,15 @@ import weakref
 from pathlib import Path
 from typing import Any, Final, Protocol
 
-__all__ = ["INTERVAL", "STATS_DIR", "ProcessStats", "flush", "read_stats", "register"]
+__all__ = [
+    "INTERVAL",
+    "STATS_DIR",
+    "ProcessStats",
+    "closing",
+    "flush",
+    "read_stats",
+    "register",
+]
 
 INTERVAL: Final = 5.0
 STATS_DIR: Final = "stats"
@@ -56,6 +64,7 @@ class _Observed(Protocol):
 _lock = threading.Lock()
 _caches: dict[int, weakref.ref[_Observed]] = {}
 _baselines: dict[int, dict[str, Any]] = {}  # id(cache) -> counters at the fork (child only)
+_closed: dict[int, tuple[Path, dict[str, Any]]] = {}  # id(cache) -> its counters at close
 _started = time.time()
 _thread: threading.Thread | None = None
 _wake = threading.Event()
@@ -71,6 +80,27 @@ def register(cache: _Observed) -> None:
     with _lock:
         _caches[key] = weakref.ref(cache, forget)
     _ensure_thread()
+
+
+def closing(cache: _Observed) -> None:
+    """Keep ``cache``'s counters as they are now, for this process's file: call it from
+    ``Cache.close()`` before the tiers go (a closed cache reports no tiers)."""
+    key = id(cache)
+    with _lock:
+        if key not in _caches:
+            return
+    try:
+        d = _counted(key, cache.stats().to_dict())
+    except Exception:  # statistics must never break close()
+        return
+    if _active(d):
+        with _lock:
+            _closed[key] = (Path(cache.directory), d)
+
+
+def _counted(key: int, d: dict[str, Any]) -> dict[str, Any]:
+    base = _baselines.get(key)
+    return d if base is None else _subtract(d, base)
 
 
 def _ensure_thread() -> None:
@@ -115,17 +145,18 @@ def flush() -> None:
     """Write this process's file in every directory its registered caches use (never raises
     on I/O errors: statistics must not break the program)."""
     by_dir: dict[Path, list[dict[str, Any]]] = {}
+    with _lock:
+        final = dict(_closed)
     for key, cache in _live():
         try:
-            d = cache.stats().to_dict()
-            base = _baselines.get(key)
-            if base is not None:
-                d = _subtract(d, base)
-            if not _active(d):
-                continue
-            by_dir.setdefault(Path(cache.directory), []).append(d)
-        except Exception:  # a closed or broken cache has nothing to say
+            d = _counted(key, cache.stats().to_dict())
+        except Exception:  # a broken cache has nothing to say
             continue
+        if d["tiers"] and _active(d):  # a closed cache has no tiers: its final record stands
+            final.pop(key, None)  # reopened after close: its counters go on from there
+            by_dir.setdefault(Path(cache.directory), []).append(d)
+    for directory, d in final.values():
+        by_dir.setdefault(directory, []).append(d)
     now = time.time()
     for directory, caches in by_dir.items():
         if not directory.is_dir():  # a memory-only cache creates no directory: none here
@@ -248,6 +279,7 @@ def _after_fork_in_child() -> None:
     _started = time.time()
     _baselines.clear()
     _baselines.update(_snapshot)
+    _closed.clear()
     _snapshot = {}
     if _caches:
         _thread = threading.Thread(target=_run, name="memcache_kit-stats", daemon=True)
