@@ -1,6 +1,6 @@
 """Canonical encodings of numpy, pandas, polars, pyarrow and torch values (a leaf).
 
-Imported by ``_keys`` the first time it meets a type from one of those libraries, so
+Imported by ``_keys_encode`` the first time it meets a type from one of those libraries, so
 ``import memcache_kit`` imports none of them; the libraries themselves are taken from
 ``sys.modules`` (a value of their type exists, so they are imported already).
 
@@ -19,7 +19,7 @@ from typing import Any, Final
 
 import xxhash
 
-from ._keys import (
+from ._keys_encode import (
     NUMERIC_HANDLERS,
     Handler,
     _e_bytes,
