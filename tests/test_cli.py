@@ -1,0 +1,203 @@
+"""``memcache-kit stats|ls|clear|verify|advise`` through the real entry points, in subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / ".venv" / "bin" / "memcache-kit"
+TRACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "traces"
+
+FILL = textwrap.dedent(
+    """
+    import os, sys, time
+    import memcache_kit as mk
+    from memcache_kit import _observe
+
+    c = mk.Cache("cli", memory="64KiB", disk="64MiB", directory=sys.argv[1])
+    _observe.register(c)
+    tag = sys.argv[2]
+    for i, size in enumerate((100, 300_000, 2_000, 90_000)):
+        c.get_or_load((tag, i), lambda size=size: b"v" * size)
+        time.sleep(0.01)  # distinct store and access times
+    c.get((tag, 2))
+    c.get((tag, 0))
+    """
+)
+
+
+def run(
+    *args: str, script: bool = False, stdin: str | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    cmd = [str(SCRIPT)] if script else [sys.executable, "-m", "memcache_kit"]
+    return subprocess.run(
+        [*cmd, *args],
+        env={**os.environ, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        input=stdin,
+        cwd=cwd,
+    )
+
+
+def fill(directory: Path, tag: str) -> None:
+    subprocess.run([sys.executable, "-c", FILL, str(directory), tag], check=True, timeout=120)
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "c"
+    fill(d, "a")
+    return d
+
+
+def test_the_console_script_and_module_are_the_same_program(cache_dir: Path) -> None:
+    a = run("ls", str(cache_dir), "--json", script=True)
+    b = run("ls", str(cache_dir), "--json")
+    assert a.returncode == b.returncode == 0, a.stderr + b.stderr
+    assert [r["key"] for r in json.loads(a.stdout)] == [r["key"] for r in json.loads(b.stdout)]
+    assert run("--help", script=True).returncode == 0
+
+
+def test_stats_sums_two_processes_and_lists_each(cache_dir: Path) -> None:
+    fill(cache_dir, "b")
+    out = run("stats", str(cache_dir), "--json")
+    assert out.returncode == 0, out.stderr
+    info = json.loads(out.stdout)
+    assert len(info["processes"]) == 2
+    total = info["total"]
+    assert total["loads"] == 8
+    mem = total["tiers"]["memory"]
+    assert mem["hits"] + mem["misses"] == 12
+    assert sum(p["stats"]["tiers"]["memory"]["hits"] for p in info["processes"]) == mem["hits"]
+    assert total["tiers"]["disk"]["items"] == 8  # the directory now, not a sum
+    text = run("stats", str(cache_dir)).stdout
+    assert "2 process(es), summed" in text and "per process" in text and "memory" in text
+
+
+def test_stats_of_a_directory_nobody_used(tmp_path: Path) -> None:
+    out = run("stats", str(tmp_path), "--json")
+    assert out.returncode == 0
+    assert json.loads(out.stdout) == {"directory": str(tmp_path), "processes": [], "total": None}
+    missing = run("stats", str(tmp_path / "nope"))
+    assert missing.returncode == 1 and "is not a directory" in missing.stderr
+
+
+def test_ls_sorts_and_limits(cache_dir: Path) -> None:
+    rows = json.loads(run("ls", str(cache_dir), "--json", "--sort", "size").stdout)
+    assert [r["size"] for r in rows] == sorted((r["size"] for r in rows), reverse=True)
+    assert len(rows) == 4 and all(r["tier"] == "disk" for r in rows)
+    assert set(rows[0]) >= {"key", "label", "size", "tier", "age", "last_access", "stored_at"}
+    by_age = json.loads(run("ls", str(cache_dir), "--json", "--sort", "age").stdout)
+    assert [r["stored_at"] for r in by_age] == sorted(r["stored_at"] for r in by_age)
+    by_access = json.loads(run("ls", str(cache_dir), "--json", "--sort", "access").stdout)
+    times = [r["last_access"] for r in by_access]
+    assert times == sorted(times, reverse=True)
+    top = json.loads(run("ls", str(cache_dir), "--json", "--sort", "size", "--limit", "2").stdout)
+    assert [r["key"] for r in top] == [r["key"] for r in rows[:2]]
+    bad = run("ls", str(cache_dir), "--sort", "colour")
+    assert bad.returncode == 1 and "--sort 'colour'" in bad.stderr
+    assert "entries, by size" in run("ls", str(cache_dir), "--sort", "size").stdout
+
+
+def test_ls_of_something_that_is_not_a_cache(tmp_path: Path) -> None:
+    out = run("ls", str(tmp_path))
+    assert out.returncode == 1 and "not a cache directory" in out.stderr
+
+
+def test_clear_asks_and_refuses_without_yes_when_not_interactive(cache_dir: Path) -> None:
+    out = run("clear", str(cache_dir), stdin="y\n")
+    assert out.returncode == 1 and "pass --yes" in out.stderr
+    assert len(json.loads(run("ls", str(cache_dir), "--json").stdout)) == 4
+
+
+def test_clear_older_than_removes_only_old_entries(cache_dir: Path) -> None:
+    time.sleep(6)  # the new entries are at most a few seconds old when clear looks
+    fill(cache_dir, "new")
+    out = run("clear", str(cache_dir), "--older-than", "5s", "--yes", "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["removed"] == 4
+    left = json.loads(run("ls", str(cache_dir), "--json").stdout)
+    assert len(left) == 4
+    bad = run("clear", str(cache_dir), "--older-than", "soon", "--yes")
+    assert bad.returncode == 1 and "--older-than 'soon'" in bad.stderr
+
+
+def test_clear_a_tier(cache_dir: Path) -> None:
+    out = run("clear", str(cache_dir), "--tier", "disk", "--yes")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(run("ls", str(cache_dir), "--json").stdout) == []
+    remote = run("clear", str(cache_dir), "--tier", "remote", "--yes")
+    assert remote.returncode == 1 and "no remote tier" in remote.stderr
+    bad = run("clear", str(cache_dir), "--tier", "tape", "--yes")
+    assert bad.returncode == 1 and "allowed: 'disk', 'remote'" in bad.stderr
+
+
+def test_verify_and_repair_a_damaged_directory(cache_dir: Path) -> None:
+    ok = run("verify", str(cache_dir), "--json")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert json.loads(ok.stdout)["ok"] is True
+    # Damage: a large entry's data file disappears.
+    data = sorted((cache_dir / "data").iterdir(), key=lambda p: p.stat().st_size)
+    data[-1].unlink()
+    bad = run("verify", str(cache_dir), "--json")
+    assert bad.returncode == 1
+    report = json.loads(bad.stdout)
+    assert report["ok"] is False and report["problems"]
+    fixed = run("verify", str(cache_dir), "--repair", "--json")
+    assert json.loads(fixed.stdout)["repaired"] >= 1
+    again = run("verify", str(cache_dir))
+    assert again.returncode == 0 and "OK" in again.stdout
+
+
+def test_a_named_cache_resolves_through_configuration(tmp_path: Path) -> None:
+    directory = tmp_path / "named"
+    (tmp_path / "memcache_kit.toml").write_text(
+        f'[caches.feat]\nmemory = "1MiB"\ndisk = "8MiB"\ndirectory = "{directory}"\n'
+    )
+    fill(directory, "n")
+    out = run("ls", "feat", "--json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert len(json.loads(out.stdout)) == 4
+    assert json.loads(run("stats", "feat", "--json", cwd=tmp_path).stdout)["total"]["loads"] == 4
+
+
+MULTI2 = TRACES / "lirs" / "multi2.trace.gz"
+
+
+def test_advise_on_a_real_trace_with_json_and_plot(tmp_path: Path) -> None:
+    png = tmp_path / "curve.png"
+    out = run("advise", str(MULTI2), "--json", "--plot", str(png))
+    assert out.returncode == 0, out.stderr
+    advice = json.loads(out.stdout)
+    assert set(advice) == {"points", "recommended", "sampled"}
+    budgets = [p["budget"] for p in advice["points"]]
+    assert budgets == sorted(budgets) and advice["recommended"] in budgets
+    ratios = [p["hit_ratio"] for p in advice["points"]]
+    assert ratios == sorted(ratios) and ratios[0] >= 0 and ratios[-1] <= 1
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = run("advise", str(MULTI2), "--budgets", "100,1000,3000")
+    assert table.returncode == 0, table.stderr
+    assert "recommended budget" in table.stdout and "entries" in table.stdout
+    exact = json.loads(run("advise", str(MULTI2), "--budgets", "100,1000,3000", "--json").stdout)
+    assert [p["budget"] for p in exact["points"]] == [100, 1000, 3000]
+    sampled = json.loads(run("advise", str(MULTI2), "--sample", "0.5", "--json").stdout)
+    assert sampled["sampled"] == pytest.approx(0.5, rel=0.01)
+
+
+def test_advise_errors_are_clear(tmp_path: Path) -> None:
+    missing = run("advise", str(tmp_path / "none.trace"))
+    assert missing.returncode == 1 and "does not exist" in missing.stderr
+    bad = run("advise", str(MULTI2), "--sample", "7")
+    assert bad.returncode == 1 and "sample must be a rate" in bad.stderr
+    fmt = run("advise", str(MULTI2), "--format", "nonsense")
+    assert fmt.returncode == 1 and "nonsense" in fmt.stderr
