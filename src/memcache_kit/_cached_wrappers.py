@@ -60,7 +60,11 @@ def function_wrapper(core: CachedCore[Any]) -> Callable[..., Any]:
         assert cache is not None
         old = lane
         current = cache._memory
-        new = current.lane() if current is not None and not cache._copy else None
+        # Inline the tier's hit only when the cache's own memory read is the tier's plain
+        # ``get``: a cache that wraps it (recording an access trace, copying hits) must see
+        # every hit, so then every call goes through ``core.call`` and ``cache._mem_get``.
+        plain = current is not None and cache._mem_get is current.get and not cache._copy
+        new = current.lane() if current is not None and plain else None
         tier = current
         old.credit()
         if new is None:
