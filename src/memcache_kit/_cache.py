@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 
 from . import _cache_env as env
-from . import _record, _sizes
+from . import _observe, _record, _sizes
 from ._cache_async import AsyncMixin
 from ._cache_parts import (
     DIRTY,
@@ -173,7 +173,7 @@ class Cache(SpillMixin, AsyncMixin):
             self._rec = self._recorder.record
         self._open()
         env.on_fork(self)
-        _observe(self)
+        _observe.register(self)  # per-process statistics files, for `memcache-kit stats DIR`
 
     # -- opening and closing ---------------------------------------------------------------
 
@@ -240,6 +240,7 @@ class Cache(SpillMixin, AsyncMixin):
         """
         if self._closed:
             return
+        _observe.closing(self)  # its counters, while the tiers are still there
         self._closed = True
         self._set_memory_tier(None)
         fin, self._finalizer = self._finalizer, None
@@ -694,7 +695,7 @@ class Cache(SpillMixin, AsyncMixin):
             if value is MISSING:
                 return MISSING
             kind = _record.HIT_REMOTE
-            expire_at = remote_expire_at(remote, key.disk, self._ttl)
+            expire_at = None  # asked of Redis only if the value is promoted
         else:
             return MISSING
         self._promote(key, value, expire_at, kind, i, version)
@@ -711,6 +712,9 @@ class Cache(SpillMixin, AsyncMixin):
         from_remote = kind == _record.HIT_REMOTE
         if mem is None and not (from_remote and disk is not None):
             return
+        if from_remote and self._remote is not None:
+            # Outside the stripe: a network round trip.
+            expire_at = remote_expire_at(self._remote, key.disk, self._ttl)
         with self._stripes[i]:
             self._tls.held = True
             try:
@@ -863,12 +867,3 @@ def remote_expire_at(remote: RedisTier, key: str, default_ttl: float | None) -> 
             return None  # the nominal expiry of an entry without ttl
         return ms / 1000
     return None if default_ttl is None else time.time() + default_ttl
-
-
-def _observe(cache: Cache) -> None:
-    """Per-process statistics files (``_observe``, the command line's): register the cache."""
-    try:
-        from . import _observe as observe
-    except ImportError:  # not landed yet
-        return
-    observe.register(cache)
