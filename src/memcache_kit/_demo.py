@@ -157,13 +157,13 @@ def _advise(out: dict[str, Any], root: Path, items: int) -> dict[str, Any]:
     budget = memory_budget(items)
     files = sorted((root / "trace").glob(f"{os.getpid()}.*")) if out["recorded"] else []
     trace: Any = out["trace"]
-    source = "the demo's own access sequence"
+    source = "the demo's own access sequence"  # until the recorded one is complete
     if files:
         recorded = load_trace(files[0])
         # Only a trace with one record per request is this workload; until the decorator's
         # hit path records every hit, the demo's own sequence stands in for it.
         if len(recorded) == len(out["trace"]):
-            trace, source = recorded, f"recorded in {files[0]}"
+            trace, source = recorded, f"the trace recorded in {files[0]}"
         else:
             source += (
                 f" ({files[0].name} holds {len(recorded)} records for {len(out['trace'])} requests)"
@@ -295,7 +295,7 @@ def _show(console: Any, r: dict[str, Any]) -> None:
     )
     a = r["advice"]
     at = a["at_budget"]
-    table = Table(title=f"Advisor: an LRU memory tier on the trace {a['source']}")
+    table = Table(title=f"Advisor: an LRU memory tier, modelled on {a['source']}")
     for col in ("budget", "hit ratio", "seconds saved", ""):
         table.add_column(col, justify="right")
     points = a["points"]
