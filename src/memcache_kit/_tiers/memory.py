@@ -1,11 +1,13 @@
 """The memory tier: an LRU bounded in bytes on cachetools' ``LRUCache``.
 
 Byte accounting and eviction order are cachetools' own (``LRUCache(maxsize=budget,
-getsizeof=...)``, each value wrapped in an ``_Entry`` that carries its size, measured once per
+getsizeof=...)``, each value wrapped in an ``Entry`` that carries its size, measured once per
 set). The hit path does not go through cachetools' Python-level ``__getitem__``: it reads
 cachetools' own dictionaries (the data dict and the recency ``OrderedDict``) directly, one dict
-lookup and one ``move_to_end``, each a single C call and so atomic under the GIL. Measured on
-CPython 3.11 (benchmarks/bench_memory.py): about 0.16 µs a hit against 0.40 µs for
+lookup and one ``move_to_end``, each a single C call and so atomic under the GIL (both skipped
+when the entry is already the process's most recent; see ``_memory_hit``, which also gives
+fronts a ``Lane`` to run the same hit inline). Measured on CPython 3.11 on a loaded 2-core
+machine (benchmarks/bench_memory.py): about 0.13 µs a hit against 0.41 µs for
 ``with lock: lru[k]``. We chose this over a second recency index of our own beside cachetools:
 that costs the same on a hit but doubles the per-entry bookkeeping and must be kept in step
 with cachetools' order on every write. The private names are checked at construction (an
@@ -32,6 +34,7 @@ from cachetools import LRUCache
 
 from .. import _sizes
 from .._shapes import MISSING, TierStats
+from ._memory_hit import _LAST, Entry, Lane, reader
 from .base import Evicted
 from .governor import Governor, clock, governor
 
@@ -40,107 +43,24 @@ __all__ = ["Lane", "MemoryTier"]
 _GIL: Final = bool(getattr(sys, "_is_gil_enabled", lambda: True)())
 
 
-class _Entry:
-    """What the tier stores per key. Only ``tick`` changes after creation (racy by design)."""
-
-    __slots__ = ("expire_at", "memmap", "meta", "size", "tick", "value")
-
-    def __init__(
-        self, value: Any, expire_at: float | None, meta: Any, size: int, memmap: bool
-    ) -> None:
-        self.value = value
-        self.expire_at = expire_at
-        self.meta = meta
-        self.size = size
-        self.memmap = memmap
-        self.tick = next(clock)
-
-
-# The entry most recently touched (set or hit) in any memory tier of the process. A hit on it
-# changes nothing: it is already last in its tier's recency order and holds the newest tick, so
-# the hit skips ``move_to_end`` and the tick (measured: a repeated hit of one key, the common
-# memoization pattern, costs about 40 % less). Every path that moves an entry to the end sets
-# it; every removal clears it, so it never keeps an evicted value alive (a lock-free hit racing
-# a removal may park one removed entry here until the next access). Races between lock-free
-# hits can leave a recency order slightly off, as two racing ``move_to_end`` calls can; never a
-# wrong value.
-_LAST: Final[list[Any]] = [None]
-
-
-class Lane:
-    """A front's own copy of the hit path for one tier (``MemoryTier.lane``).
-
-    ``data`` and ``move`` are the tier's data dict and its recency ``move_to_end``, ``tick`` the
-    governor's process-wide clock and ``last`` the process-wide most recent entry cell;
-    ``hits`` counts the hits the front served through them. The tier adds ``hits`` to its own
-    in ``stats()``, so a decorator's hit is counted once, for the function and for the tier
-    alike. ``saved`` and ``cost`` (set by the front) credit ``cost[0]`` seconds per hit to the
-    cell ``saved`` in batches (``credit``), not per hit: the tier credits before ``stats()``
-    reports, the front before its mean cost changes. When the front lets go of a lane its hits
-    are credited and folded into the tier's total.
-    """
-
-    __slots__ = (
-        "__weakref__",
-        "_credited",
-        "_tier",
-        "cost",
-        "data",
-        "hits",
-        "last",
-        "move",
-        "saved",
-        "tick",
-    )
-
-    def __init__(self, tier: MemoryTier) -> None:
-        self.data = tier._data
-        self.move = tier._move
-        self.tick = clock
-        self.last = _LAST
-        self.hits = 0
-        self.saved: list[float] | None = None
-        self.cost: list[float] = [0.0]
-        self._credited = 0
-        self._tier = weakref.ref(tier)
-
-    def credit(self) -> None:
-        """Add ``cost[0]`` to ``saved[0]`` for each hit not credited yet."""
-        with _credit_lock:
-            hits = self.hits
-            fresh = hits - self._credited
-            if fresh > 0 and self.saved is not None:
-                self.saved[0] += fresh * self.cost[0]
-            self._credited = hits
-
-    def __del__(self) -> None:
-        self.credit()
-        tier = self._tier()
-        if tier is not None and self.hits:
-            tier._retired_hits += self.hits
-
-
-_credit_lock = threading.Lock()
-
-
-def _entry_size(entry: _Entry) -> int:
+def _entry_size(entry: Entry) -> int:
     return entry.size
 
 
-class _LRU(LRUCache[Hashable, _Entry]):
+class _LRU(LRUCache[Hashable, Entry]):
     """cachetools' LRU that records what its own budget pressure evicts."""
 
     def __init__(self, maxsize: int) -> None:
         super().__init__(maxsize, getsizeof=_entry_size)
-        self.evicted: list[tuple[Hashable, _Entry]] = []
+        self.evicted: list[tuple[Hashable, Entry]] = []
 
-    def popitem(self) -> tuple[Hashable, _Entry]:
+    def popitem(self) -> tuple[Hashable, Entry]:
         item = super().popitem()
         self.evicted.append(item)
         return item
 
 
-def _internals(lru: _LRU) -> tuple[dict[Hashable, _Entry], OrderedDict[Hashable, None]]:
+def _internals(lru: _LRU) -> tuple[dict[Hashable, Entry], OrderedDict[Hashable, None]]:
     state = vars(lru)
     try:
         return state["_Cache__data"], state["_LRUCache__order"]
@@ -199,7 +119,7 @@ class MemoryTier:
         self._sizer = sizer
         self._on_evict = on_evict
         self._max_memmaps = max_memmaps
-        self._memmaps: dict[Hashable, _Entry] = {}
+        self._memmaps: dict[Hashable, Entry] = {}
         self._hits = count()
         self._misses = count()
         self._lanes: weakref.WeakSet[Lane] = weakref.WeakSet()
@@ -207,7 +127,7 @@ class MemoryTier:
         self._evictions = 0
         self._writes = 0
         if _GIL:
-            self.get = _reader(self)  # type: ignore[method-assign,assignment]
+            self.get = reader(self)  # type: ignore[method-assign,assignment]
         else:
             # Free-threaded build: dict and OrderedDict operations are no longer atomic.
             self.get = self._get_locked  # type: ignore[method-assign]
@@ -220,10 +140,11 @@ class MemoryTier:
     def get(self, key: Hashable) -> Any:
         """The value, or ``MISSING`` (absent or expired).
 
-        Each instance replaces this method with the closure ``_reader`` builds (same steps,
-        no attribute lookups on ``self``), or with ``_get_locked`` on a free-threaded build.
+        Each instance replaces this method with the closure ``_memory_hit.reader`` builds (same
+        steps, no attribute lookups on ``self``), or with ``_get_locked`` on a free-threaded
+        build.
         """
-        return _reader(self)(key)
+        return reader(self)(key)
 
     def lane(self) -> Lane | None:
         """The tier's hit path for a front that inlines it, or ``None`` when reads must take
@@ -259,7 +180,7 @@ class MemoryTier:
                 return entry.value
         return self._expire(key, entry)
 
-    def _expire(self, key: Hashable, entry: _Entry) -> Any:
+    def _expire(self, key: Hashable, entry: Entry) -> Any:
         next(self._misses)
         with self._lock:
             if self._data.get(key) is not entry:
@@ -269,7 +190,7 @@ class MemoryTier:
         self.dispatch([Evicted(key, entry.value, entry.expire_at, entry.meta)])
         return MISSING
 
-    def _live_entry(self, key: Any) -> _Entry | None:
+    def _live_entry(self, key: Any) -> Entry | None:
         entry = self._data.get(key)
         if entry is None:
             return None
@@ -318,7 +239,7 @@ class MemoryTier:
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:
             raise ValueError(f"a value's size must be a non-negative int of bytes, got {size!r}")
         memmap = _is_memmap(value)
-        entry = _Entry(value, expire_at, meta, size, memmap)
+        entry = Entry(value, expire_at, meta, size, memmap)
         cap = self._governor.cap
         lru = self._lru
         with self._lock:
@@ -405,7 +326,7 @@ class MemoryTier:
 
     # -- helpers (callers hold the lock unless said otherwise) -------------------------------
 
-    def _remove(self, key: Hashable, entry: _Entry) -> None:
+    def _remove(self, key: Hashable, entry: Entry) -> None:
         if _LAST[0] is entry:
             _LAST[0] = None
         del self._lru[key]
@@ -590,37 +511,6 @@ class MemoryTier:
             with self._lock:
                 # What the rebuild evicts is handed to on_evict by the next set.
                 self._rebuild()
-
-
-def _reader(tier: MemoryTier) -> Callable[[Hashable], Any]:
-    """``MemoryTier.get`` as a closure: the hit is one dict lookup and one ``move_to_end``
-    (each a single C call, atomic under the GIL) and a tick, both skipped when the entry is
-    already the most recent (``_LAST``), an expiry check that reads the clock only for
-    entries with a ttl, and a count (benchmarks/bench_memory.py)."""
-    data, move, hits, misses = tier._data, tier._move, tier._hits, tier._misses
-    ref = weakref.ref(tier)  # the tier holds this closure: no cycle
-    now = time.time
-    last = _LAST
-
-    def get(key: Hashable) -> Any:
-        try:
-            entry = data[key]
-            if entry is not last[0]:
-                move(key)
-                entry.tick = next(clock)
-                last[0] = entry
-        except KeyError:
-            next(misses)
-            return MISSING
-        exp = entry.expire_at
-        if exp is not None and exp <= now():
-            owner = ref()
-            return MISSING if owner is None else owner._expire(key, entry)
-        next(hits)
-        return entry.value
-
-    get.__doc__ = MemoryTier.get.__doc__
-    return get
 
 
 def _count_value(counter: count[int]) -> int:
