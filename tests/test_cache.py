@@ -611,3 +611,29 @@ def test_a_miss_is_counted_once_per_tier(cache_dir: Path) -> None:
         s = c.stats()
         assert (s.tiers["memory"].hits, s.tiers["memory"].misses) == (1, 2)
         assert s.hit_ratio == 1 / 3
+
+
+# -- small internal API and warnings ----------------------------------------------------------
+
+
+def test_in_memory_does_not_count_or_touch(cache_dir: Path) -> None:
+    from memcache_kit._keys import make_key
+
+    c = make(cache_dir)
+    c.set("k", 1)
+    before = c.stats().tiers["memory"]
+    assert c._in_memory(make_key("k")) and not c._in_memory(make_key("other"))
+    after = c.stats().tiers["memory"]
+    assert (after.hits, after.misses) == (before.hits, before.misses)
+    c.memory_budget = 0
+    assert not c._in_memory(make_key("k"))
+    c.close()
+
+
+def test_an_unpicklable_value_larger_than_memory_warns_once(cache_dir: Path) -> None:
+    c = mk.Cache("warn", memory=1000, disk="16MiB", directory=cache_dir)
+    big = [threading.Lock() for _ in range(100)]  # unpicklable, larger than the memory budget
+    with pytest.warns(mk.CacheWarning) as caught:
+        assert c.get_or_load("locks", lambda: big) is big
+    assert len(caught) == 1, [str(w.message) for w in caught]
+    c.close()

@@ -497,3 +497,49 @@ def test_malformed_environment_variables(
     msg = str(e.value)
     assert msg.startswith(f"environment variable {var}")
     assert expected in msg
+
+
+def test_remote_and_record_keys_are_accepted(tmp_path: Path) -> None:
+    from memcache_kit import _config
+
+    layer, errors = _config.mapping_layer(
+        cache_conf(
+            "team",
+            remote="rediss://user:pw@cache-host:6380/2",
+            remote_budget="8GiB",
+            remote_timeout=0.25,
+            record="traces/run.mktrace",
+        ),
+        _config.Origin("test", base=tmp_path),
+        "test",
+    )
+    assert errors == []
+    t = layer.caches["team"]
+    assert t["remote"].value == "rediss://user:pw@cache-host:6380/2"
+    assert t["remote_budget"].value == 8 * 2**30
+    assert t["remote_timeout"].value == 0.25
+    assert t["record"].value == tmp_path / "traces" / "run.mktrace"
+    for url in ("redis+cluster://a:7000", "unix:///run/redis.sock", "redis://h:6379/0"):
+        _, errs = _config.mapping_layer(cache_conf("x", remote=url), _config.Origin("t"), "t")
+        assert errs == [], url
+    for off in (False, "none", 0):
+        layer, errs = _config.mapping_layer(cache_conf("x", remote=off), _config.Origin("t"), "t")
+        assert errs == [] and layer.caches["x"]["remote"].value is None
+
+
+def test_remote_and_record_from_the_environment() -> None:
+    from memcache_kit import _config
+
+    layer, errors, _ = _config.env_layer(
+        {
+            "MEMCACHE_KIT__TEAM__REMOTE": "redis://127.0.0.1:6379/0",
+            "MEMCACHE_KIT__TEAM__REMOTE_BUDGET": "1GiB",
+            "MEMCACHE_KIT__TEAM__REMOTE_TIMEOUT": "2",
+            "MEMCACHE_KIT__TEAM__RECORD": "true",
+        },
+        {"team"},
+    )
+    assert errors == []
+    t = layer.caches["team"]
+    assert t["remote_budget"].value == 2**30 and t["remote_timeout"].value == 2.0
+    assert t["record"].value is True
