@@ -6,7 +6,9 @@ import time
 from collections.abc import Callable
 
 
-def per_call(fn: Callable[[], object], *, number: int = 0, repeat: int = 5, budget: float = 0.2) -> float:
+def per_call(
+    fn: Callable[[], object], *, number: int = 0, repeat: int = 5, budget: float = 0.2
+) -> float:
     """Best-of-``repeat`` seconds per call of ``fn`` (``number`` calls a round, auto-sized)."""
     if number <= 0:
         number = 1

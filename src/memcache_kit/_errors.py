@@ -6,7 +6,7 @@ __all__ = ["CacheWarning", "ConfigError"]
 
 
 class ConfigError(ValueError):
-    """A configuration value is invalid; the message names its source, the key and what is allowed."""
+    """An invalid configuration value; the message names its source, the key and what is allowed."""
 
 
 class CacheWarning(UserWarning):
