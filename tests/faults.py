@@ -155,3 +155,18 @@ def inject(tier: DiskTier, inj: Injector, *, files: bool = True, db: bool = True
     if db:
         tier._h = FaultyHandles(tier._h, inj)  # type: ignore[assignment]
     return inj
+
+
+def summary(request: Any, line: str) -> None:
+    """Show ``line`` in the test run's output (CI logs), past pytest's capture.
+
+    The terminal reporter writes to the real stdout; under xdist workers have none, so the
+    line goes to the captured output (shown with ``-s`` or ``-rP``)."""
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None:
+        print(line)
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.write_line("")
+        reporter.write_line(line)

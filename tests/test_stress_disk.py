@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import sys
 import time
 import zlib
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 import pytest
 
 import memcache_kit as mk
+from faults import summary
 from memcache_kit._shapes import MISSING
 from memcache_kit._tiers.disk import DiskTier
 
@@ -95,7 +95,9 @@ def check(i: int, key: str, got: Any) -> None:
 
 @pytest.mark.stress
 @pytest.mark.parametrize("mode", MODES)
-def test_kill_and_reopen(cache_dir: Path, mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_kill_and_reopen(
+    cache_dir: Path, mode: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
     """The writer is a forked child of this process (no interpreter start-up per kill, so 200
     kills per mode fit in CI); a quarter of the runs use durability "strict"."""
     monkeypatch.setenv("MEMCACHE_KIT_SECRET", SECRET.decode())  # Cache takes the key from here
@@ -153,6 +155,4 @@ def test_kill_and_reopen(cache_dir: Path, mode: str, monkeypatch: pytest.MonkeyP
         f"kill harness [{mode}]: {kills} kills survived ({strict} with durability strict) in "
         f"{time.monotonic() - started:.0f} s; {hits} hits, {misses} misses on reopen"
     )
-    # The real stdout: pytest captures print(), and CI output should show this line.
-    sys.__stdout__.write(f"\n{line}\n")
-    sys.__stdout__.flush()
+    summary(request, line)

@@ -12,6 +12,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 import weakref
 from pathlib import Path
 from typing import Any
@@ -20,19 +21,97 @@ import diskcache
 
 from . import _disk_index as ix
 
-__all__ = ["Handles"]
+__all__ = ["GATE", "Handles"]
 
 _ABANDONED: list[Any] = []
 _LIVE: weakref.WeakSet[Handles] = weakref.WeakSet()
 
 
+class ForkGate:
+    """Keeps ``os.fork()`` out of SQLite calls, and SQLite calls out of a fork.
+
+    SQLite keeps the lock state of every open database file in process-global memory. A fork
+    while another thread is inside a write transaction copies "this process holds the write
+    lock" into the child, where no thread will ever release it: the child's own connections
+    then get "database is locked" forever (diskcache retries for 60 s). So every SQLite call
+    of the tier runs inside this gate (a shared side, re-entrant per thread), and the
+    ``before`` fork hook waits for the calls in flight to finish (bounded) and holds new ones
+    off until the fork is done.
+    """
+
+    WAIT = 10.0
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._active = 0
+        self._forking = False
+        self._forker: int | None = None
+        self._local = threading.local()
+
+    def __enter__(self) -> None:
+        local = self._local
+        depth = getattr(local, "depth", 0)
+        local.depth = depth + 1
+        # The forking thread holds the gate: other fork hooks may still use the tier.
+        if depth or self._forker == threading.get_ident():
+            return
+        with self._cond:
+            while self._forking:
+                self._cond.wait()
+            self._active += 1
+
+    def __exit__(self, *exc: object) -> None:
+        local = self._local
+        local.depth -= 1
+        if local.depth or self._forker == threading.get_ident():
+            return
+        with self._cond:
+            self._active -= 1
+            if not self._active and self._forking:
+                self._cond.notify_all()
+
+    def before_fork(self) -> None:
+        self._cond.acquire()
+        self._forking = True
+        self._forker = threading.get_ident()
+        # A thread that forks from inside the gate waits for itself: hence the bound.
+        deadline = time.monotonic() + self.WAIT
+        mine = getattr(self._local, "depth", 0) > 0
+        while self._active > mine:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self._cond.wait(left)
+
+    def after_fork_in_parent(self) -> None:
+        self._forking = False
+        self._forker = None
+        self._cond.notify_all()
+        self._cond.release()
+
+    def after_fork_in_child(self) -> None:
+        depth = getattr(self._local, "depth", 0)
+        self._cond = threading.Condition(threading.Lock())
+        self._forking = False
+        self._forker = None
+        self._active = 1 if depth else 0  # only the forking thread survives the fork
+
+
+GATE = ForkGate()
+
+
 def _after_fork_in_child() -> None:
+    GATE.after_fork_in_child()
     for handles in list(_LIVE):
         handles.forked()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(
+        before=GATE.before_fork,
+        after_in_parent=GATE.after_fork_in_parent,
+        after_in_child=_after_fork_in_child,
+    )
 
 
 class Handles:

@@ -15,15 +15,16 @@ kind, and the row is dropped. Reads never write: access times are batched in mem
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import sqlite3
 import stat
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, TypeVar, cast
 
 import diskcache
 
@@ -34,7 +35,7 @@ from .._shapes import MISSING, TierStats
 from . import _disk_index as ix
 from ._disk_codec import INLINE_MAX, BadEntry, Codec, TooLarge, Unserializable
 from ._disk_files import FileStore, UnsafeDirectory, ensure_directory
-from ._disk_handles import Handles
+from ._disk_handles import GATE, Handles
 from ._disk_health import Health
 
 __all__ = ["DiskEntry", "DiskTier", "INLINE_MAX"]
@@ -46,6 +47,18 @@ FLUSH_SECONDS = 5.0
 STALE_MAX = 100_000
 _FAULTS = (OSError, sqlite3.Error, diskcache.Timeout)
 _time = time.time
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _gated(method: _F) -> _F:
+    """Run ``method`` inside the fork gate (its SQLite calls never straddle an ``os.fork()``)."""
+
+    @functools.wraps(method)
+    def gated(*args: Any, **kwargs: Any) -> Any:
+        with GATE:
+            return method(*args, **kwargs)
+
+    return cast(_F, gated)
 
 
 class DiskEntry(NamedTuple):
@@ -136,6 +149,7 @@ class DiskTier:
                     "refusing to open a planted index"
                 )
 
+    @_gated
     def _open(self) -> None:
         with self._h.lock:
             ensure_directory(self.directory, allow_shared=self.allow_shared_directory)
@@ -154,6 +168,7 @@ class DiskTier:
         with contextlib.suppress(OSError):
             self._files.close()
 
+    @_gated
     def close(self) -> None:
         """Write pending access times and release handles (the tier reopens if used again)."""
         with contextlib.suppress(*_FAULTS):
@@ -210,6 +225,7 @@ class DiskTier:
         with contextlib.suppress(*_FAULTS):
             self._drop_row(key, blob)
 
+    @_gated
     def _drop_row(self, key: str, blob: Any) -> None:
         """Delete ``key``'s row only if it still holds ``blob`` (a newer write stays)."""
         con = self._con()
@@ -241,6 +257,7 @@ class DiskTier:
             with contextlib.suppress(*_FAULTS):
                 self._cull(value)
 
+    @_gated
     def _cull(self, target: int) -> None:
         con = self._con()
         con.execute("BEGIN IMMEDIATE")
@@ -261,6 +278,7 @@ class DiskTier:
         if pending:
             con.executemany(ix.SQL_ATIME, [(t, k, t) for k, t in pending.items()])
 
+    @_gated
     def _flush(self, *, wait: bool = True) -> None:
         """Write pending access times. ``wait=False`` (from a read) gives up at once if
         another writer holds the lock: a read never waits for a write lock."""
@@ -303,10 +321,11 @@ class DiskTier:
         except AttributeError:
             cur = None
         try:
-            if cur is None:
-                self._con()
-                cur = self._h.local.cur
-            row = cur.execute(ix.SQL_GET, (key, now)).fetchone()
+            with GATE:
+                if cur is None:
+                    self._con()
+                    cur = self._h.local.cur
+                row = cur.execute(ix.SQL_GET, (key, now)).fetchone()
         except _FAULTS as exc:
             self._fault("get", exc)
             self._misses += 1
@@ -340,6 +359,7 @@ class DiskTier:
                 self._flush(wait=False)
         return value
 
+    @_gated
     def __contains__(self, key: object) -> bool:
         if (
             type(key) is not str
@@ -349,13 +369,16 @@ class DiskTier:
             return False
         try:
             row = self._con().execute(ix.SQL_GET, (key, _time())).fetchone()
-            if row is None:
-                return False
-            self._signer.unseal(row[0], key=key)
-        except SealError:
-            return False
         except _FAULTS as exc:
             self._fault("contains", exc)
+            return False
+        if self._health.failures:  # a probe that worked: without this the tier stays off
+            self._recovered()
+        if row is None:
+            return False
+        try:
+            self._signer.unseal(row[0], key=key)
+        except SealError:
             return False
         return True
 
@@ -387,7 +410,8 @@ class DiskTier:
             return False
         expire = None if expire_at is None else max(expire_at - _time(), 1e-6)
         try:
-            self._index().set(key, record, expire=expire, tag=label or None)
+            with GATE:
+                self._index().set(key, record, expire=expire, tag=label or None)
         except _FAULTS as exc:
             if record.filename:
                 ix.remove_data_file(str(self.directory), record.filename)
@@ -400,10 +424,11 @@ class DiskTier:
         if self._health.failures:
             self._recovered()
         try:
-            size, count = ix.totals(self._con())
-            self._last_totals = (size, count)
-            if size > self._budget:
-                self._cull(self._budget)
+            with GATE:
+                size, count = ix.totals(self._con())
+                self._last_totals = (size, count)
+                if size > self._budget:
+                    self._cull(self._budget)
         except _FAULTS as exc:
             self._fault("cull", exc)
         return True
@@ -421,6 +446,7 @@ class DiskTier:
             stacklevel=3,
         )
 
+    @_gated
     def delete(self, key: str) -> bool:
         if type(key) is not str:
             raise TypeError(f"disk tier keys are str, not {type(key).__name__}")
@@ -440,6 +466,7 @@ class DiskTier:
             self._recovered()
         return deleted
 
+    @_gated
     def _forget(self, key: str) -> None:
         """Drop ``key``'s older entry after a declined set (a success here is no sign that the
         disk recovered: deleting works on a full disk)."""
@@ -462,6 +489,7 @@ class DiskTier:
         else:
             self._stale_overflow = True  # every read misses until the tier is cleared
 
+    @_gated
     def _purge_stale(self) -> None:
         keys = list(self._stale)
         dc = self._index()
@@ -474,6 +502,7 @@ class DiskTier:
             dc.delete(key)
             self._stale.discard(key)
 
+    @_gated
     def expire_at(self, key: str) -> float | None:
         """When ``key``'s entry expires (None: never, or no such entry)."""
         try:
@@ -481,8 +510,11 @@ class DiskTier:
         except _FAULTS as exc:
             self._fault("expire_at", exc)
             return None
+        if self._health.failures:
+            self._recovered()
         return None if row is None else row[0]
 
+    @_gated
     def clear(self) -> None:
         self._atimes = {}
         try:
@@ -500,6 +532,7 @@ class DiskTier:
             sweep_orphans(self)
 
     # observing --------------------------------------------------------------------------------
+    @_gated
     def stats(self) -> TierStats:
         with contextlib.suppress(*_FAULTS):
             self._last_totals = ix.totals(self._con())
@@ -528,7 +561,16 @@ class DiskTier:
         """Every row (expired ones too), least recently used first."""
         with contextlib.suppress(*_FAULTS):
             self._flush()
-        rows = (
+        with GATE:
+            rows = self._entry_rows()
+        for key, tag, size, stored, access, expire in rows:
+            if isinstance(key, str):
+                yield DiskEntry(
+                    key, tag if isinstance(tag, str) else "", size, stored, access, expire
+                )
+
+    def _entry_rows(self) -> list[Any]:
+        return (
             self._con()
             .execute(
                 "SELECT key, tag, size, store_time, access_time, expire_time FROM Cache"
@@ -536,12 +578,8 @@ class DiskTier:
             )
             .fetchall()
         )
-        for key, tag, size, stored, access, expire in rows:
-            if isinstance(key, str):
-                yield DiskEntry(
-                    key, tag if isinstance(tag, str) else "", size, stored, access, expire
-                )
 
+    @_gated
     def verify(self, repair: bool = False) -> tuple[list[str], int, dict[str, Any]]:
         from ._disk_verify import verify
 
