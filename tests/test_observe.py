@@ -105,6 +105,7 @@ def test_a_fork_child_counts_only_its_own_requests(tmp_path: Path) -> None:
     _observe.register(c)
     for i in range(4):
         c.get_or_load(i, lambda: b"y")
+    _observe.flush()  # the child subtracts what its parent last flushed
     pid = os.fork()
     if pid == 0:  # the child: one more load, then its own file
         code = 1

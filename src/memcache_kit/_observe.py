@@ -14,8 +14,10 @@ Why this shape:
 - Caches are held by weak references: registering never keeps a cache alive.
 - A cache that has served no request and written nothing writes no file, so inspecting a
   directory (``memcache-kit ls``, ``verify``) does not show up as a process that used it.
-- A fork child inherits its parent's counters; the parent snapshots them just before the fork
-  and the child subtracts that snapshot, so a directory's sum counts every request once.
+- A fork child inherits its parent's counters. It subtracts the counters its parent last
+  flushed (at most :data:`INTERVAL` seconds before the fork), so a directory's sum counts the
+  parent's earlier requests once. Nothing is read at the fork itself: a fork hook that took
+  locks or did I/O (SQLite, Redis) could deadlock against the tiers' own fork hooks.
 
 Imports only leaves; ``_cache`` calls :func:`register` from ``Cache.__init__``.
 """
@@ -64,6 +66,7 @@ class _Observed(Protocol):
 _lock = threading.Lock()
 _caches: dict[int, weakref.ref[_Observed]] = {}
 _baselines: dict[int, dict[str, Any]] = {}  # id(cache) -> counters at the fork (child only)
+_last_raw: dict[int, dict[str, Any]] = {}  # id(cache) -> its counters at the last flush
 _closed: dict[int, tuple[Path, dict[str, Any]]] = {}  # id(cache) -> its counters at close
 _started = time.time()
 _thread: threading.Thread | None = None
@@ -76,6 +79,8 @@ def register(cache: _Observed) -> None:
 
     def forget(_: object, key: int = key) -> None:
         _caches.pop(key, None)
+        _last_raw.pop(key, None)
+        _baselines.pop(key, None)
 
     with _lock:
         _caches[key] = weakref.ref(cache, forget)
@@ -149,9 +154,12 @@ def flush() -> None:
         final = dict(_closed)
     for key, cache in _live():
         try:
-            d = _counted(key, cache.stats().to_dict())
+            raw = cache.stats().to_dict()
         except Exception:  # a broken cache has nothing to say
             continue
+        if raw["tiers"]:
+            _last_raw[key] = raw
+        d = _counted(key, raw)
         if d["tiers"] and _active(d):  # a closed cache has no tiers: its final record stands
             final.pop(key, None)  # reopened after close: its counters go on from there
             by_dir.setdefault(Path(cache.directory), []).append(d)
@@ -257,43 +265,21 @@ def _alive(pid: Any) -> bool:
     return True
 
 
-def _before_fork() -> None:
-    # The child subtracts what its parent had counted (see the module docstring).
-    global _snapshot
-    snap: dict[int, dict[str, Any]] = {}
-    for key, cache in _live():
-        with contextlib.suppress(Exception):
-            snap[key] = cache.stats().to_dict()
-    _snapshot = snap
-
-
-def _after_fork_in_parent() -> None:
-    global _snapshot
-    _snapshot = {}
-
-
 def _after_fork_in_child() -> None:
-    global _lock, _thread, _wake, _started, _snapshot
+    global _lock, _thread, _wake, _started
     _lock = threading.Lock()
     _wake = threading.Event()
     _started = time.time()
     _baselines.clear()
-    _baselines.update(_snapshot)
+    _baselines.update(_last_raw)
     _closed.clear()
-    _snapshot = {}
+    # The thread's first flush comes INTERVAL seconds later, long after the other fork hooks.
+    _thread = None
     if _caches:
         _thread = threading.Thread(target=_run, name="memcache_kit-stats", daemon=True)
         _thread.start()
-    else:
-        _thread = None
 
-
-_snapshot: dict[int, dict[str, Any]] = {}
 
 atexit.register(flush)
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(
-        before=_before_fork,
-        after_in_parent=_after_fork_in_parent,
-        after_in_child=_after_fork_in_child,
-    )
+    os.register_at_fork(after_in_child=_after_fork_in_child)
