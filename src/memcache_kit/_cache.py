@@ -44,11 +44,13 @@ from ._cache_parts import (
     STRIPES,
     Meta,
     copy_out,
+    disk_warned,
     flush_and_close,
     hit_path,
     mem_key,
     no_memory,
     recording_reader,
+    remote_expire_at,
     replace,
     verify_inclusive,
     weak_evict,
@@ -847,23 +849,3 @@ class Cache(SpillMixin, AsyncMixin):
 
 def _rebuild(name: str, settings: dict[str, Any]) -> Cache:
     return Cache(name, **settings)
-
-
-def disk_warned(disk: DiskTier | None, value: Any) -> bool:
-    """Whether the disk tier has already warned that it cannot serialize ``value``'s type (so
-    the cache does not say it twice)."""
-    seen: set[str] = getattr(disk, "_unserializable", set())
-    return f"{type(value).__module__}.{type(value).__qualname__}" in seen
-
-
-def remote_expire_at(remote: RedisTier, key: str, default_ttl: float | None) -> float | None:
-    """When a remote entry expires, for its promoted copies: Redis's own expiry (PEXPIRETIME,
-    Redis 7), else the cache's default ttl from now."""
-    from ._tiers.redis import NOMINAL_MS
-
-    ms = remote._command("get", "pexpiretime", remote.keys.entry(key))
-    if isinstance(ms, int) and ms > 0:
-        if ms >= time.time() * 1000 + NOMINAL_MS // 2:
-            return None  # the nominal expiry of an entry without ttl
-        return ms / 1000
-    return None if default_ttl is None else time.time() + default_ttl

@@ -200,3 +200,23 @@ def verify_inclusive(mem: MemoryTier, disk: DiskTier, repair: bool) -> tuple[lis
         f"{len(missing)} memory entries written through are missing from disk "
         "(deleted by another process, or lost)"
     ], fixed
+
+
+def disk_warned(disk: DiskTier | None, value: Any) -> bool:
+    """Whether the disk tier has already warned that it cannot serialize ``value``'s type (so
+    the cache does not say it twice)."""
+    seen: set[str] = getattr(disk, "_unserializable", set())
+    return f"{type(value).__module__}.{type(value).__qualname__}" in seen
+
+
+def remote_expire_at(remote: RedisTier, key: str, default_ttl: float | None) -> float | None:
+    """When a remote entry expires, for its promoted copies: Redis's own expiry (PEXPIRETIME,
+    Redis 7), else the cache's default ttl from now."""
+    from ._tiers.redis import NOMINAL_MS
+
+    ms = remote._command("get", "pexpiretime", remote.keys.entry(key))
+    if isinstance(ms, int) and ms > 0:
+        if ms >= time.time() * 1000 + NOMINAL_MS // 2:
+            return None  # the nominal expiry of an entry without ttl
+        return ms / 1000
+    return None if default_ttl is None else time.time() + default_ttl
