@@ -9,7 +9,6 @@ instead of calling ``get``.
 
 from __future__ import annotations
 
-import threading
 import time
 import weakref
 from collections.abc import Callable, Hashable
@@ -89,22 +88,24 @@ class Lane:
         self._tier = weakref.ref(tier)
 
     def credit(self) -> None:
-        """Add ``cost[0]`` to ``saved[0]`` for each hit not credited yet."""
-        with _credit_lock:
-            hits = self.hits
-            fresh = hits - self._credited
-            if fresh > 0 and self.saved is not None:
-                self.saved[0] += fresh * self.cost[0]
+        """Add ``cost[0]`` to ``saved[0]`` for each hit not credited yet.
+
+        Lock-free, like the hit counts themselves: two threads crediting at once may both
+        credit the same hits (a lock here could be held across a fork by the stats thread,
+        or re-entered by ``__del__`` from the garbage collector)."""
+        hits = self.hits
+        fresh = hits - self._credited
+        if fresh > 0:
             self._credited = hits
+            saved = self.saved
+            if saved is not None:
+                saved[0] += fresh * self.cost[0]
 
     def __del__(self) -> None:
         self.credit()
         tier = self._tier()
         if tier is not None and self.hits:
             tier._retired_hits += self.hits
-
-
-_credit_lock = threading.Lock()
 
 
 def reader(tier: MemoryTier) -> Callable[[Hashable], Any]:
