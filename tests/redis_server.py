@@ -8,6 +8,7 @@ is set (CI sets it): then they fail.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -37,10 +38,24 @@ def redis_binary() -> str:
     return found
 
 
-def _free_port() -> int:
+def _bindable(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _free_port() -> int:
+    # Below the kernel's ephemeral range, and with port + 10000 free too: a cluster node also
+    # listens there (its bus port), and redis refuses cluster ports above 55535.
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(20000, 30000)
+        if _bindable(port) and _bindable(port + 10000):
+            return port
+    raise RuntimeError("no free loopback port pair for redis-server")
 
 
 class RedisServer:
