@@ -216,7 +216,14 @@ def _merge(stats: list[dict[str, Any]]) -> dict[str, Any]:
                     acc[field] = acc.get(field, 0) + value
                 else:
                     acc[field] = value
+    out["tiers"] = _ordered(out["tiers"])
     return out
+
+
+def _ordered(tiers: dict[str, Any]) -> dict[str, Any]:
+    # Lookup order (memory, disk, remote): JSON files keep their keys sorted.
+    rank = {"memory": 0, "disk": 1, "remote": 2}
+    return {k: tiers[k] for k in sorted(tiers, key=lambda k: (rank.get(k, 3), k))}
 
 
 class ProcessStats(dict[str, Any]):
@@ -245,6 +252,7 @@ def read_stats(directory: str | os.PathLike[str]) -> dict[str, Any]:
         except (OSError, ValueError, KeyError, TypeError):
             continue
         rec["alive"] = _alive(rec.get("pid")) if rec.get("host") == host else None
+        rec["stats"]["tiers"] = _ordered(rec["stats"]["tiers"])
         records.append(ProcessStats(rec))
     records.sort(key=lambda r: r.get("updated", 0))
     total = _merge([r["stats"] for r in records]) if records else None
