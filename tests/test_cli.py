@@ -201,3 +201,33 @@ def test_advise_errors_are_clear(tmp_path: Path) -> None:
     assert bad.returncode == 1 and "sample must be a rate" in bad.stderr
     fmt = run("advise", str(MULTI2), "--format", "nonsense")
     assert fmt.returncode == 1 and "nonsense" in fmt.stderr
+
+
+def on_a_terminal(args: list[str], answer: str) -> subprocess.CompletedProcess[str]:
+    """Run with stdin on a pseudo-terminal (so ``clear`` asks), answering ``answer``."""
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        os.write(master, answer.encode() + b"\n")
+        return subprocess.run(
+            [sys.executable, "-m", "memcache_kit", *args],
+            stdin=slave,
+            env={**os.environ, "COLUMNS": "200"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(slave)
+        os.close(master)
+
+
+def test_clear_on_a_terminal_asks_first(cache_dir: Path) -> None:
+    no = on_a_terminal(["clear", str(cache_dir)], "n")
+    assert no.returncode == 1 and "nothing removed" in no.stderr
+    assert "Remove everything in every tier of cache 'c'" in no.stdout
+    assert len(json.loads(run("ls", str(cache_dir), "--json").stdout)) == 4
+    yes = on_a_terminal(["clear", str(cache_dir)], "y")
+    assert yes.returncode == 0, yes.stderr
+    assert json.loads(run("ls", str(cache_dir), "--json").stdout) == []

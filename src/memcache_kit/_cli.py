@@ -370,8 +370,9 @@ def clear_command(
         raise _fail(f"cache {cache.name!r} has no remote tier")
     if (tier == "disk" or cutoff is not None) and cache._disk is None:
         raise _fail(f"cache {cache.name!r} has no disk tier")
-    what = f"{tier or 'every'} tier of cache {cache.name!r} in {cache.directory}"
-    what = (f"entries older than {older_than} in the " if cutoff else "everything in the ") + what
+    scope = "every tier" if tier is None else f"the {tier} tier"
+    what = f"{scope} of cache {cache.name!r} in {cache.directory}"
+    what = (f"entries older than {older_than} in " if cutoff else "everything in ") + what
     if not yes:
         if not sys.stdin.isatty():
             raise _fail(f"refusing to remove {what} without confirmation: pass --yes")
