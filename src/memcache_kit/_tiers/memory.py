@@ -55,9 +55,31 @@ class _LRU(LRUCache[Hashable, Entry]):
         self.evicted: list[tuple[Hashable, Entry]] = []
 
     def popitem(self) -> tuple[Hashable, Entry]:
-        item = super().popitem()
-        self.evicted.append(item)
-        return item
+        while True:
+            try:
+                item = super().popitem()
+            except RuntimeError as e:
+                # cachetools finds the oldest key with next(iter(order)): a lock-free reader's
+                # move_to_end between the two calls makes next() raise, before anything changed.
+                if _MUTATED not in str(e):
+                    raise
+                continue
+            self.evicted.append(item)
+            return item
+
+
+def _oldest(order: OrderedDict[Hashable, None]) -> Hashable:
+    """The least recently used key (``StopIteration`` when empty), safe against lock-free
+    readers moving keys between ``iter()`` and ``next()``."""
+    while True:
+        try:
+            return next(iter(order))
+        except RuntimeError as e:
+            if _MUTATED not in str(e):
+                raise
+
+
+_MUTATED: Final = "mutated during iteration"
 
 
 def _internals(lru: _LRU) -> tuple[dict[Hashable, Entry], OrderedDict[Hashable, None]]:
@@ -162,7 +184,8 @@ class MemoryTier:
         if not _GIL:
             return None
         lane = Lane(self)
-        self._lanes.add(lane)
+        with self._lock:  # stats() lists the lanes under it (a WeakSet iterates in Python)
+            self._lanes.add(lane)
         return lane
 
     def _get_locked(self, key: Hashable) -> Any:
@@ -361,7 +384,7 @@ class MemoryTier:
     def lru_head(self) -> tuple[int, Hashable] | None:
         with self._lock:
             try:
-                key = next(iter(self._order))
+                key = _oldest(self._order)
             except StopIteration:
                 return None
             return self._data[key].tick, key
@@ -372,7 +395,7 @@ class MemoryTier:
         with self._lock:
             while freed < excess:
                 try:
-                    key = next(iter(self._order))
+                    key = _oldest(self._order)
                 except StopIteration:
                     break
                 entry = self._data[key]
@@ -387,7 +410,8 @@ class MemoryTier:
     # -- observing -------------------------------------------------------------------------
 
     def stats(self) -> TierStats:
-        lanes = list(self._lanes)
+        with self._lock:
+            lanes = list(self._lanes)
         for lane in lanes:
             lane.credit()  # so the saved seconds read after this are current
         with self._lock:
