@@ -12,6 +12,7 @@ from ._decorators import cached, cached_property
 from ._errors import CacheWarning, ConfigError
 from ._lazy import is_loaded, lazy
 from ._registry import configure, get_cache
+from ._report import MemoryReport, report
 from ._serial import register_serializer
 from ._shapes import (
     Advice,
@@ -34,6 +35,7 @@ __all__ = [
     "CacheWarning",
     "ConfigError",
     "LazyDataset",
+    "MemoryReport",
     "TierStats",
     "VerifyReport",
     "__version__",
@@ -49,6 +51,7 @@ __all__ = [
     "parse_size",
     "register_serializer",
     "register_sizer",
+    "report",
     "sizeof",
     "worker_init_fn",
 ]
