@@ -133,3 +133,29 @@ def test_a_recording_cache_pickles_its_record_setting(tmp_path: Path) -> None:
     assert d._record is True and d._recorder is c._recorder  # same process, same file
     c.close()
     d.close()
+
+
+def test_a_decorated_function_records_one_record_per_call(tmp_path: Path) -> None:
+    """Loads through ``@mk.cached`` are one MISS each (not a probe miss and a load), and its
+    memory and disk hits are recorded too: the advisor sees exactly the calls made."""
+    c = Cache("recfn", memory="1MiB", disk="16MiB", directory=tmp_path, record=True)
+
+    @mk.cached(cache=c)
+    def square(x: int) -> int:
+        return x * x
+
+    for x in (1, 2, 1, 3, 2):
+        assert square(x) == x * x
+    c.memory_budget = 0
+    c.memory_budget = "1MiB"
+    assert square(3) == 9  # a disk hit
+    c.close()
+    got = kinds(tmp_path / "trace" / f"{os.getpid()}.mktrace")
+    assert got == [
+        _record.MISS,
+        _record.MISS,
+        _record.HIT_MEMORY,
+        _record.MISS,
+        _record.HIT_MEMORY,
+        _record.HIT_DISK,
+    ]

@@ -487,12 +487,17 @@ class Cache(SpillMixin, AsyncMixin):
     # -- the internal API (decorators, proxies, datasets) ----------------------------------
 
     def _get(self, key: CacheKey) -> Any | Missing:
+        value = self._lookup(key)
+        if value is MISSING:
+            self._missed(key)
+        return value
+
+    def _lookup(self, key: CacheKey) -> Any | Missing:
+        """``_get`` without recording a miss: ``get_or_load`` records the load instead, so a
+        loaded key is one request in the trace, not two."""
         value = self._mem_get(key.mem)
         if value is MISSING:
-            value = self._get_below(key)
-            if value is MISSING:
-                self._missed(key)
-            return value
+            return self._get_below(key)
         if self._costs:
             self._credit(key.mem)
         return copy_out(value) if self._copy else value
@@ -530,7 +535,7 @@ class Cache(SpillMixin, AsyncMixin):
             version = self._versions[stripe]
             # After the caller's own memory miss, memory is peeked (not counted twice) but
             # after the snapshot, so a write that lands in between is found or re-checked.
-            value = self._look_again(key) if memory_checked else self._get(key)
+            value = self._look_again(key) if memory_checked else self._lookup(key)
             if value is not MISSING:
                 return cast(T, value)
             memory_checked = False
@@ -686,12 +691,11 @@ class Cache(SpillMixin, AsyncMixin):
         i = hash(mk) % STRIPES
         version = self._versions[i]
         value: Any = MISSING
+        expire_at: float | None = None
         if disk is not None and (not quiet or key.disk in disk):
-            value = disk.get(key.disk)
+            value, expire_at = disk.get_entry(key.disk)
         if value is not MISSING:
-            assert disk is not None
             kind = _record.HIT_DISK
-            expire_at = disk.expire_at(key.disk)
         elif remote is not None and (not quiet or key.disk in remote):
             value = remote.get(key.disk)
             if value is MISSING:

@@ -123,7 +123,7 @@ class CachedCore(Generic[R]):
                 else:
                     marker = ("code", _keys.fingerprint(self.func))
                 self.identity = (_FORMAT, self.module, self.qualname, marker)
-                generation = cache.get(self._generation_key(), 0)
+                generation = _peek(cache, self._generation_key())
                 self._enter(cache, generation if isinstance(generation, int) else 0)
             assert self.cache is not None
             return self.cache
@@ -142,7 +142,7 @@ class CachedCore(Generic[R]):
         cache = self.resolve()
         with self._lock:
             gen_key = self._generation_key()
-            generation = cache.get(gen_key, 0)
+            generation = _peek(cache, gen_key)
             generation = (generation if isinstance(generation, int) else 0) + 1
             cache.set(gen_key, generation, ttl=None)
             self.hits = self.lower_hits = self.misses = 0
@@ -374,3 +374,10 @@ def _ttl(ttl: TTL) -> float | None:
     if not seconds > 0:
         raise ValueError(f"ttl={ttl!r} must be positive (or None: never expires)")
     return seconds
+
+
+def _peek(cache: Cache, key: Any) -> Any:
+    """Read the cache's bookkeeping entry ``key`` (0 when absent) without it counting as a
+    request in a recorded trace: the advisor should see the function's calls only."""
+    value = cache._lookup(_keys.make_key(key))
+    return 0 if value is MISSING else value

@@ -42,7 +42,8 @@ DBNAME = "cache.db"
 TIMEOUT = 10.0
 
 SQL_GET = (
-    "SELECT value FROM Cache WHERE key = ? AND raw = 1 AND (expire_time IS NULL OR expire_time > ?)"
+    "SELECT value, expire_time FROM Cache"
+    " WHERE key = ? AND raw = 1 AND (expire_time IS NULL OR expire_time > ?)"
 )
 SQL_EXPIRE = "SELECT expire_time FROM Cache WHERE key = ? AND raw = 1"
 SQL_ATIME = "UPDATE Cache SET access_time = ? WHERE key = ? AND raw = 1 AND access_time < ?"

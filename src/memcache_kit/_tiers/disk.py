@@ -310,11 +310,16 @@ class DiskTier:
 
     # reads ------------------------------------------------------------------------------------
     def get(self, key: str) -> Any:
+        return self.get_entry(key)[0]
+
+    def get_entry(self, key: str) -> tuple[Any, float | None]:
+        """``(value, expire_at)`` in one read (``(MISSING, None)`` for a miss): a promotion
+        needs the entry's expiry, and asking for it separately cost a second query per hit."""
         if type(key) is not str:
             raise TypeError(f"disk tier keys are str, not {type(key).__name__}")
         if (self._health.degraded and not self._probe()) or (self._stale and self._is_stale(key)):
             self._misses += 1
-            return MISSING
+            return MISSING, None
         now = _time()
         try:
             cur = self._h.local.cur
@@ -329,35 +334,35 @@ class DiskTier:
         except _FAULTS as exc:
             self._fault("get", exc)
             self._misses += 1
-            return MISSING
+            return MISSING, None
         if self._health.failures:
             self._recovered()
         if row is None:
             self._misses += 1
-            return MISSING
-        blob = row[0]
+            return MISSING, None
+        blob, expire_at = row
         try:
             value = self._codec.decode(key, blob)
         except SealError as exc:
             self._bad(key, exc.kind, str(exc), blob)
-            return MISSING
+            return MISSING, None
         except BadEntry as exc:
             self._bad(key, exc.kind, str(exc), blob)
-            return MISSING
+            return MISSING, None
         except _FAULTS as exc:
             self._fault("read", exc)
             self._misses += 1
-            return MISSING
+            return MISSING, None
         except Exception as exc:  # authenticated, yet the serializer cannot rebuild it
             self._bad(key, "unreadable", f"{type(exc).__name__}: {exc}", blob)
-            return MISSING
+            return MISSING, None
         self._hits += 1
         self._atimes[key] = now
         self._reads += 1
         if self._reads >= FLUSH_READS or now > self._flush_due:
             with contextlib.suppress(*_FAULTS):
                 self._flush(wait=False)
-        return value
+        return value, expire_at
 
     @_gated
     def __contains__(self, key: object) -> bool:
