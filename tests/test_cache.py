@@ -365,6 +365,29 @@ def test_get_or_load_stores_and_counts(cache_dir: Path) -> None:
         assert reader(cache_dir).get("k") == 5
 
 
+def test_a_disk_hit_is_credited_with_the_load_it_saved(cache_dir: Path) -> None:
+    """Evicted from memory but kept on disk, an entry's disk hit saves its load time too; so
+    does every later hit once it is promoted, and a deleted entry earns nothing more."""
+    for memory in ("1MiB", 0):
+        with mk.Cache("credit", memory=memory, disk="16MiB", directory=cache_dir) as c:
+            c.clear()
+            assert c.get_or_load("k", lambda: time.sleep(0.02) or b"v" * 1000) == b"v" * 1000
+            load = c.stats().load_seconds
+            c.memory_budget = 0  # evicts (a spill: the value stays on disk)
+            c.memory_budget = memory
+            assert c.get("k") == b"v" * 1000  # a disk hit
+            first = c.stats().saved_seconds
+            assert first == pytest.approx(load)
+            assert c.get("k") == b"v" * 1000  # a memory hit after promotion, or disk again
+            assert c.stats().saved_seconds == pytest.approx(2 * load)
+            c.delete("k")
+            c.set("k", b"w")  # a set costs no load: its hits save nothing
+            c.memory_budget = 0
+            c.memory_budget = memory
+            assert c.get("k") == b"w"
+            assert c.stats().saved_seconds == pytest.approx(2 * load)
+
+
 def test_loader_exceptions_are_not_cached(cache_dir: Path) -> None:
     with make(cache_dir) as c:
 

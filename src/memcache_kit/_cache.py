@@ -29,6 +29,7 @@ import threading
 import time
 import warnings
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
@@ -156,6 +157,9 @@ class Cache(SpillMixin, AsyncMixin):
         self._tls = threading.local()
         self._pending: dict[Hashable, Evicted] = {}  # evicted, on their way to disk
         self._costs: dict[Hashable, float] = {}  # load seconds of memory entries that cost any
+        # Load seconds of entries this process loaded that now live only below memory, so a
+        # disk hit is credited with the load it saved too (bounded: see _remember_below).
+        self._below_costs: OrderedDict[Hashable, float] = OrderedDict()
         self._stat_lock = threading.Lock()
         self._loads = 0
         self._load_seconds = 0.0
@@ -479,6 +483,7 @@ class Cache(SpillMixin, AsyncMixin):
             mem.clear()
         self._pending.clear()
         self._costs.clear()
+        self._below_costs.clear()
         if disk is not None:
             disk.clear()
         if remote is not None:
@@ -515,6 +520,7 @@ class Cache(SpillMixin, AsyncMixin):
             found = mem.delete(key.mem) if mem is not None else False
             found = self._pending.pop(key.mem, None) is not None or found
             self._costs.pop(key.mem, None)
+            self._below_costs.pop(key.mem, None)
             if disk is not None:
                 found = disk.delete(key.disk) or found
             if remote is not None:
@@ -704,7 +710,10 @@ class Cache(SpillMixin, AsyncMixin):
             expire_at = None  # asked of Redis only if the value is promoted
         else:
             return MISSING
-        self._promote(key, value, expire_at, kind, i, version)
+        cost = self._below_costs.pop(mk, 0.0)
+        if cost:
+            self._saved[0] += cost
+        self._promote(key, value, expire_at, kind, i, version, cost)
         self._run_queued()
         rec = self._rec
         if rec is not None:
@@ -712,10 +721,19 @@ class Cache(SpillMixin, AsyncMixin):
         return self._out(value)
 
     def _promote(
-        self, key: CacheKey, value: Any, expire_at: float | None, kind: int, i: int, version: int
+        self,
+        key: CacheKey,
+        value: Any,
+        expire_at: float | None,
+        kind: int,
+        i: int,
+        version: int,
+        cost: float = 0.0,
     ) -> None:
         mem, disk, mk = self._memory, self._disk, key.mem
         from_remote = kind == _record.HIT_REMOTE
+        if cost and mem is None:
+            self._remember_below(mk, cost)  # every later lower-tier hit saves it again
         if mem is None and not (from_remote and disk is not None):
             return
         if from_remote and self._remote is not None:
@@ -734,9 +752,13 @@ class Cache(SpillMixin, AsyncMixin):
                         self._disk_promotions += 1
                     else:
                         state = MEMORY_ONLY
-                meta = Meta(key, state, 0.0)
+                meta = Meta(key, state, cost)
                 if mem is not None and mem.set(mk, value, expire_at=expire_at, meta=meta):
                     self._promotions += 1
+                    if cost:
+                        self._costs[mk] = cost
+                elif cost:
+                    self._remember_below(mk, cost)
                 if log.isEnabledFor(_DEBUG):
                     where = "remote" if from_remote else "disk"
                     log.debug(
@@ -770,10 +792,13 @@ class Cache(SpillMixin, AsyncMixin):
                 if not stored and state == DIRTY and disk is not None:
                     # the memory tier refused after all (the process-wide cap): straight down
                     state = self._write_disk(disk, key, value, expire_at)
+            self._below_costs.pop(key.mem, None)
             if stored and cost:
                 self._costs[key.mem] = cost
             else:
                 self._costs.pop(key.mem, None)
+                if cost and state == ON_DISK:
+                    self._remember_below(key.mem, cost)
         if (
             not stored
             and state != ON_DISK

@@ -13,9 +13,11 @@ queued and run when it lets go, so stripes never nest and never deadlock.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -31,6 +33,9 @@ __all__ = ["SpillMixin"]
 
 log = logging.getLogger("memcache_kit")
 
+# How many load costs of entries living below memory a cache remembers (~100 B each).
+BELOW_COSTS_MAX = 1 << 16
+
 
 class SpillMixin:
     """Striped per-key write locks and the spill queue, mixed into ``Cache``."""
@@ -40,10 +45,20 @@ class SpillMixin:
     _versions: list[int]
     _pending: dict[Hashable, Evicted]
     _costs: dict[Hashable, float]
+    _below_costs: OrderedDict[Hashable, float]
     _disk: DiskTier | None
     _spill: bool
     _spills: int
     _name: str
+
+    def _remember_below(self, mk: Hashable, cost: float) -> None:
+        """Keep the load cost of an entry that left memory but stays on disk (or remote), so
+        a later lower-tier hit is credited with the load it saved."""
+        below = self._below_costs
+        below[mk] = cost
+        if len(below) > BELOW_COSTS_MAX:
+            with contextlib.suppress(KeyError):  # another thread trimmed it first
+                below.popitem(last=False)
 
     @contextmanager
     def _stripe(self, mk: Hashable) -> Iterator[None]:
@@ -83,7 +98,7 @@ class SpillMixin:
         debug = log.isEnabledFor(logging.DEBUG)
         for e in entries:
             meta = e.meta
-            self._costs.pop(e.key, None)
+            cost = self._costs.pop(e.key, None)
             if debug:
                 label = meta.key.label if isinstance(meta, Meta) else ""
                 log.debug("memcache_kit %s: evict %s from memory", self._name, label or e.key)
@@ -91,12 +106,16 @@ class SpillMixin:
                 continue
             if meta.state == ON_DISK:
                 self._spills += 1
+                if cost:
+                    self._remember_below(e.key, cost)
                 continue
             if meta.state != DIRTY or self._disk is None:
                 continue
             if (e.expire_at is not None and e.expire_at <= now) or not self._spill:
                 # Forgotten: an older copy on disk must not come back in its place.
                 e = Evicted(e.key, MISSING, e.expire_at, meta)
+            elif cost:
+                self._remember_below(e.key, cost)
             self._pending[e.key] = e
             # Between the memory tier letting go and this line, the value was in neither
             # place: a reader that looked then sees the stripe change and looks again.
