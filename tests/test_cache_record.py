@@ -159,3 +159,18 @@ def test_a_decorated_function_records_one_record_per_call(tmp_path: Path) -> Non
         _record.HIT_MEMORY,
         _record.HIT_DISK,
     ]
+
+
+def test_an_array_is_recorded_at_one_size_whichever_tier_serves_it(tmp_path: Path) -> None:
+    """A disk hit hands back a memmap, which memory charges almost nothing; the trace records
+    the loaded array's size every time, or the advisor would read each hit as a new value."""
+    c = Cache("recarr", memory="1MiB", disk="16MiB", directory=tmp_path, record=True)
+    assert c.get_or_load("a", lambda: np.ones((64, 64))).sum() == 4096  # loaded
+    c.memory_budget = 0
+    c.memory_budget = "1MiB"
+    assert c.get("a").sum() == 4096  # from disk: a memmap
+    assert c.get("a").sum() == 4096  # from memory: the promoted memmap
+    c.close()
+    recs = records(tmp_path / "trace" / f"{os.getpid()}.mktrace")
+    assert [int(k) for k in recs["kind"]] == [_record.MISS, _record.HIT_DISK, _record.HIT_MEMORY]
+    assert {int(s) for s in recs["size"]} == {mk.sizeof(np.ones((64, 64)))}

@@ -324,18 +324,29 @@ def test_parse_duration_of_a_number_is_the_number(x: float) -> None:
 
 
 def _traced(build: Callable[[], Any]) -> tuple[Any, int]:
-    """The object ``build`` returns and the bytes tracemalloc (plus arrow's pool) saw it keep."""
+    """The object ``build`` returns and the bytes tracemalloc (plus arrow's pool) saw it keep.
+
+    Measured twice, keeping the smaller: a library's one-off lazy initialisation (seen with
+    pandas under xdist, where test order varies) lands in one window only and is not the
+    object's; what the object keeps alive shows in both."""
     build()  # first use of a library fills caches that are not the object's
-    gc.collect()
-    tracemalloc.start()
-    try:
-        arrow0 = pa.total_allocated_bytes()
-        before = tracemalloc.get_traced_memory()[0]
-        obj = build()
-        taken = tracemalloc.get_traced_memory()[0] - before + pa.total_allocated_bytes() - arrow0
-    finally:
-        tracemalloc.stop()
-    return obj, taken
+    best: tuple[Any, int] | None = None
+    for _ in range(2):
+        gc.collect()
+        tracemalloc.start()
+        try:
+            arrow0 = pa.total_allocated_bytes()
+            before = tracemalloc.get_traced_memory()[0]
+            obj = build()
+            taken = (
+                tracemalloc.get_traced_memory()[0] - before + pa.total_allocated_bytes() - arrow0
+            )
+        finally:
+            tracemalloc.stop()
+        if best is None or taken < best[1]:
+            best = (obj, taken)
+    assert best is not None
+    return best
 
 
 class Point:

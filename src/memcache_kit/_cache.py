@@ -53,6 +53,7 @@ from ._cache_parts import (
     recording_reader,
     remote_expire_at,
     replace,
+    trace_size,
     verify_inclusive,
     weak_evict,
 )
@@ -614,7 +615,7 @@ class Cache(SpillMixin, AsyncMixin):
         the value is in memory by now)."""
         rec = self._rec
         if rec is not None:
-            rec(hash(key.mem), _sizes.sizeof(value), 0.0, _record.HIT_MEMORY)
+            rec(hash(key.mem), trace_size(value), 0.0, _record.HIT_MEMORY)
 
     def _shared_lock(self, key: CacheKey) -> SharedLock | None:
         """The key's cross-process lock, when the cache shares a tier (see ``_flight``)."""
@@ -717,7 +718,7 @@ class Cache(SpillMixin, AsyncMixin):
         self._run_queued()
         rec = self._rec
         if rec is not None:
-            rec(hash(mk), _sizes.sizeof(value), 0.0, kind)
+            rec(hash(mk), trace_size(value), 0.0, kind)
         return self._out(value)
 
     def _promote(

@@ -108,6 +108,21 @@ def hit_path(cache: Any, mem_get: Callable[[Hashable], Any]) -> Callable[[Any, A
     return get
 
 
+def trace_size(value: Any, charged: int | None = None) -> int:
+    """The size a trace records for ``value``: what it costs once loaded.
+
+    A memmap promoted from disk is charged almost nothing by the memory tier (it holds no
+    resident data), but the advisor answers "how much memory would hold these values", and a
+    loader hands back the array itself: so a memmap is recorded at its array's bytes."""
+    if _sizes.is_memmap(value):
+        # The bytes plus an owning array's header, exactly what sizeof charges the array a
+        # loader returns: a size that changed between records would read as a new value.
+        np = sys.modules["numpy"]
+        header = _sizes.sizeof(np.empty((0,) * value.ndim, dtype=value.dtype))
+        return int(value.nbytes) + header
+    return charged if charged is not None else _sizes.sizeof(value)
+
+
 def recording_reader(
     mem: MemoryTier, rec: Callable[[int, int, float, int], None]
 ) -> Callable[[Hashable], Any]:
@@ -124,7 +139,7 @@ def recording_reader(
         value = get(key)
         if value is not MISSING:
             entry = data.get(key) if data is not None else None
-            rec(hash(key), entry.size if entry is not None else _sizes.sizeof(value), 0.0, kind)
+            rec(hash(key), trace_size(value, entry.size if entry is not None else None), 0.0, kind)
         return value
 
     recording_get.__doc__ = get.__doc__
