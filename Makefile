@@ -30,7 +30,7 @@ unit: $(STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadgroup
 
 docs: $(STAMP)
-	$(VENV)/bin/mkdocs build --strict --quiet --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir site
 
 test: lint typecheck unit docs
 

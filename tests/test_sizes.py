@@ -406,9 +406,6 @@ ACCURACY_CASES: dict[str, Callable[[], Any]] = {
             "s": pd.Series([f"s{i}" for i in range(100_000)], dtype=object),
         }
     ),
-    "DataFrame categorical": lambda: pd.DataFrame(
-        {"c": pd.Categorical([f"c{i % 10}" for i in range(100_000)])}
-    ),
     "Series Int64": lambda: pd.Series(pd.array(range(100_000), dtype="Int64")),
     "Series float": lambda: pd.Series(np.arange(100_000.0)),
     "arrow table": lambda: pa.table({"a": list(range(100_000))}),
@@ -630,6 +627,11 @@ def test_pandas_indexes_and_series() -> None:
     idx = pd.Index([f"i{i}" for i in range(50_000)], dtype=object)
     assert sizeof(idx) == pytest.approx(idx.memory_usage(deep=True), rel=0.10)
     assert sizeof(pd.RangeIndex(10**9)) < 1000
+    # A categorical is checked against pandas' own account: under tracemalloc, after some
+    # other tests ran in the same process, building one also keeps ~50 KB of pandas' state
+    # that is not the frame's (seen only in full xdist runs, never alone).
+    cat = pd.DataFrame({"c": pd.Categorical([f"c{i % 10}" for i in range(100_000)])})
+    assert sizeof(cat) == pytest.approx(cat.memory_usage(deep=True).sum(), rel=0.10)
 
 
 def test_torch_tensors_are_charged_for_their_storage_once() -> None:
