@@ -174,8 +174,7 @@ class RedisTier:
             client, self._client_obj = self._client_obj, None
             self._scripts = {}
         if client is not None and self._pid == os.getpid():
-            with contextlib.suppress(*self._errors):
-                client.close()
+            _close_client(client, self._errors)
 
     # failures ---------------------------------------------------------------------------------
     @property
@@ -651,6 +650,23 @@ def _connect(url: str, timeout: float) -> Any:
         plain = url.replace("+cluster://", "://", 1)
         return RedisCluster.from_url(plain, **options)
     return redis.Redis.from_url(url, **options)
+
+
+def _close_client(client: Any, errors: tuple[type[BaseException], ...]) -> None:
+    """Close ``client`` and every socket it opened. A cluster client's ``close()`` reaches only
+    the nodes in its current map; the startup nodes' connections are disconnected here too, or
+    the garbage collector would find their sockets open."""
+    with contextlib.suppress(*errors):
+        client.close()
+    manager = getattr(client, "nodes_manager", None)
+    if manager is None:
+        return
+    nodes = [*manager.nodes_cache.values(), *manager.startup_nodes.values()]
+    for node in nodes:
+        conn = node.redis_connection
+        if conn is not None:
+            with contextlib.suppress(*errors):
+                conn.connection_pool.disconnect()
 
 
 def _safe_url(url: str) -> str:
