@@ -408,6 +408,10 @@ ACCURACY_CASES: dict[str, Callable[[], Any]] = {
     ),
     "Series Int64": lambda: pd.Series(pd.array(range(100_000), dtype="Int64")),
     "Series float": lambda: pd.Series(np.arange(100_000.0)),
+    # Bare pandas arrays: their __sizeof__ already adds the data that their parts are charged for.
+    "Categorical": lambda: pd.Categorical([f"c{i % 10}" for i in range(100_000)]),
+    "string array": lambda: pd.array([f"s{i}" for i in range(100_000)], dtype="string"),
+    "Int64 array": lambda: pd.array(range(100_000), dtype="Int64"),
     "arrow table": lambda: pa.table({"a": list(range(100_000))}),
 }
 

@@ -49,7 +49,7 @@ def _ndarray(walk: _Walk, obj: Any, budget: int, depth: int) -> None:
         a = base
     if a.dtype.hasobject and budget >= 0 and a.size:
         flat = a.reshape(-1) if a.flags.c_contiguous else a.ravel()
-        walk.children((flat,), budget, depth, sys.getsizeof(a))
+        walk.children(flat, budget, depth, sys.getsizeof(a))
 
 
 def _pandas_handler(t: type) -> _Handler | None:
@@ -62,6 +62,8 @@ def _pandas_handler(t: type) -> _Handler | None:
         return _pandas_series
     if issubclass(t, pd.Index):
         return _pandas_index
+    if issubclass(t, pd.api.extensions.ExtensionArray):
+        return _pandas_array
     if hasattr(t, "_ndarray") or hasattr(t, "_pa_array") or hasattr(t, "codes"):
         return _pandas_array
     return None
@@ -107,7 +109,8 @@ def _pandas_index(walk: _Walk, obj: Any, budget: int, depth: int) -> None:
 
 
 def _pandas_array(walk: _Walk, obj: Any, budget: int, depth: int) -> None:
-    walk.charge(obj, sys.getsizeof(obj))
+    # pandas' __sizeof__ adds the data (Categorical's, its codes), which its parts charge below.
+    walk.charge(obj, object.__sizeof__(obj))
     _pandas_values(walk, obj, budget, depth, charged=True)
 
 

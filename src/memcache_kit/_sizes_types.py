@@ -51,7 +51,7 @@ def _sequence(walk: _Walk, obj: Any, budget: int, depth: int) -> None:
     if budget < 0:
         return
     seq = obj if isinstance(obj, list | tuple) else list(obj)
-    walk.children((seq,), budget, depth, own)
+    walk.children(seq, budget, depth, own)
 
 
 def _set(walk: _Walk, obj: Any, budget: int, depth: int) -> None:
@@ -65,7 +65,7 @@ def _set(walk: _Walk, obj: Any, budget: int, depth: int) -> None:
             walk.visit(child, child_budget, depth + 1)
         return
     seq = list(obj)
-    walk.children((seq,), budget, depth, own)
+    walk.children(seq, budget, depth, own)
 
 
 def _dict(walk: _Walk, obj: Any, budget: int, depth: int) -> None:
@@ -80,8 +80,7 @@ def _dict(walk: _Walk, obj: Any, budget: int, depth: int) -> None:
             walk.visit(key, child_budget, depth + 1)
             walk.visit(value, child_budget, depth + 1)
         return
-    keys, values = list(obj), list(obj.values())
-    walk.children((keys, values), budget, depth, own)
+    walk.children(list(obj), budget, depth, own, obj)
 
 
 def _memoryview(walk: _Walk, obj: memoryview, budget: int, depth: int) -> None:

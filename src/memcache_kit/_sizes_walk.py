@@ -192,7 +192,9 @@ class _Walk:
                 self.owner[i] = (g, size, 0, 0)
                 self.log.append(i)
             return
-        if obj is None or obj is True or obj is False or _free_singleton(obj):
+        if obj is None or obj is True or obj is False:
+            return
+        if t in _MAYBE_FREE and _free_singleton(obj):
             return
         if not self.first_sight(obj):
             return
@@ -249,21 +251,27 @@ class _Walk:
 
     def children(
         self,
-        columns: tuple[Sequence[Any], ...],
+        col: Sequence[Any],
         budget: int,
         depth: int,
         own: int,
+        mapping: dict[Any, Any] | None = None,
     ) -> None:
         """Charge the children of a container whose own size is ``own``: child ``i`` is
-        ``col[i]`` for each of the equally long ``columns`` (a dict has keys and values)."""
-        n = len(columns[0])
+        ``col[i]``, and with a ``mapping`` (``col`` its keys) also ``mapping[col[i]]``.
+
+        A dict's values are looked up for the sampled keys only: listing them all would cost as
+        much as the whole sample on a dict of a thousand entries."""
+        n = len(col)
         if n <= 0:
             return
-        if n <= _EXACT_N and n * len(columns) <= budget:
-            child_budget = (budget - n * len(columns)) // (n * len(columns))
-            for col in columns:
-                for child in col:
-                    self.visit(child, child_budget, depth + 1)
+        width = 1 if mapping is None else 2
+        if n <= _EXACT_N and n * width <= budget:
+            child_budget = (budget - n * width) // (n * width)
+            for child in col:
+                self.visit(child, child_budget, depth + 1)
+                if mapping is not None:
+                    self.visit(dict.__getitem__(mapping, child), child_budget, depth + 1)
             return
         k_max = min(n, _K_MAX, max(budget, _K_SHALLOW))
         child_budget = (budget - k_max) // k_max if budget >= k_max else -1
@@ -273,6 +281,9 @@ class _Walk:
         parent, picked = self.group, list[tuple[int, int]]()
         seen, owner, sums, log = self.seen, self.owner, self.sums, self.log
         levels = self.level
+        fast = _FAST_SCALARS
+        getsizeof = sys.getsizeof
+        getitem = dict.__getitem__
         strata = _Strata(n, min(_K0, k_max))
         batch = strata.first()
         while True:
@@ -282,14 +293,15 @@ class _Walk:
                 levels.append(level)
                 picked.append((i, g))
                 acc = 0
-                for col in columns:
-                    child = col[i]
+                child = col[i]
+                row = (child,) if mapping is None else (child, getitem(mapping, child))
+                for child in row:
                     # Scalars inline: this loop is most of the time sizeof() takes.
                     t = type(child)
-                    if t is int and _FAST_SCALARS:
+                    if t is int and fast:
                         if -5 <= child <= 256:
                             continue
-                    elif not (t is str or t is float or t is bytes) or not _FAST_SCALARS:
+                    elif not (t is str or t is float or t is bytes) or not fast:
                         self.group = g
                         self.visit(child, child_budget, depth + 1)
                         self.group = parent
@@ -303,7 +315,7 @@ class _Walk:
                         self.group = parent
                         continue
                     seen.add(ci)
-                    size = sys.getsizeof(child)
+                    size = getsizeof(child)
                     if t is int and size == _ONE_DIGIT_INT:
                         size = _MEDIUM_INT
                     acc += size
@@ -329,6 +341,8 @@ class _Walk:
 
 
 _RANDOM: list[float] = []  # one seeded stream shared by all calls: seeding per call costs 5 µs
+_FIRST: dict[tuple[int, int], tuple[int, ...]] = {}  # (n, k) -> the first sample: see first()
+_FIRST_MAX = 4096
 
 
 class _Strata:
@@ -362,10 +376,18 @@ class _Strata:
             self.sample = [self._draw(-(-j * n // k), -(-(j + 1) * n // k)) for j in range(k)]
             return self.sample
         self.pos += k
-        b = [-(-j * n // k) for j in range(k + 1)]  # ceil(j*n/k): strata are never empty
-        self.sample = [
-            b[j] + int(u * (b[j + 1] - b[j])) for j, u in enumerate(_RANDOM[pos : pos + k])
-        ]
+        # The stream position depends on n alone, so this sample is a function of (n, k):
+        # computed once per container length (it costs as much as sampling 8 children).
+        first = _FIRST.get((n, k))
+        if first is None:
+            b = [-(-j * n // k) for j in range(k + 1)]  # ceil(j*n/k): strata are never empty
+            first = tuple(
+                b[j] + int(u * (b[j + 1] - b[j])) for j, u in enumerate(_RANDOM[pos : pos + k])
+            )
+            if len(_FIRST) >= _FIRST_MAX:
+                _FIRST.clear()
+            _FIRST[n, k] = first
+        self.sample = list(first)
         return self.sample
 
     def split(self) -> list[int]:
@@ -391,6 +413,9 @@ def _free_singleton(obj: Any) -> bool:
     if t is tuple:
         return len(obj) == 0
     return obj is Ellipsis or obj is NotImplemented
+
+
+_MAYBE_FREE = frozenset({int, str, bytes, tuple, type(Ellipsis), type(NotImplemented)})
 
 
 # CPython allocates an int below 2**30 as a whole PyLongObject struct, padded to 8 bytes, while
