@@ -1006,3 +1006,54 @@ def test_mypy_reports_wrong_argument_types(tmp_path: Path) -> None:
         'Argument 1 to "__call__" of "CachedFunction" has incompatible type "str"; '
         'expected "float"  [arg-type]',
     ], out
+
+
+# -- the disk-key memo of lower-tier hits --------------------------------------------------------
+
+
+def test_disk_hits_of_remembered_keys_stay_distinct_and_follow_clear(disk_only: mk.Cache) -> None:
+    """Repeated int/str calls reuse their disk keys (a memo): equal-looking arguments of other
+    types, another function, and a clear() must still give their own entries."""
+    seen = Counter()
+
+    @mk.cached(cache=disk_only)
+    def load(x: Any) -> tuple[str, Any]:
+        seen(x)
+        return (type(x).__name__, x)
+
+    @mk.cached(cache=disk_only)
+    def other(x: Any) -> str:
+        return f"other {x!r}"
+
+    args: list[Any] = [1, "1", 2, "a", b"1", None, 1.5, -(2**70)]
+    for _ in range(3):  # the first round loads, the next two hit the disk (memo warm)
+        for x in args:
+            assert load(x) == (type(x).__name__, x)
+            assert other(x) == f"other {x!r}"
+    assert seen.calls == [(x,) for x in args], seen.calls  # one load each, first round only
+    assert load.cache_info().tiers["disk"][0] > 0
+    load.cache_clear()
+    assert load(1) == ("int", 1) and load("a") == ("str", "a")
+    assert seen.n == len(args) + 2  # reloaded after the clear: the memo did not outlive it
+    assert other(1) == "other 1"  # the other function's entries are untouched
+
+    @mk.cached(cache=disk_only, typed=True)
+    def kind(x: Any) -> str:
+        return type(x).__name__
+
+    for _ in range(3):  # typed: 1 and True are two keys, memo or not
+        assert [kind(1), kind(True), kind(1.0)] == ["int", "bool", "float"]
+
+
+def test_disk_key_memo_is_bounded(disk_only: mk.Cache) -> None:
+    @mk.cached(cache=disk_only)
+    def square(x: int) -> int:
+        return x * x
+
+    for i in range(1500):
+        assert square(i) == i * i
+    for i in range(1500):  # disk hits: each fills the memo, which empties when full
+        assert square(i) == i * i
+    # The core is the decorator's private state: found through the wrapper's bound method.
+    core = square.resolve_cache.__self__  # type: ignore[attr-defined]
+    assert 0 < len(core._disk_memo) <= 512
