@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,8 @@ import pytest
 import memcache_kit as mk
 from memcache_kit import _record, _registry
 from memcache_kit._cache import Cache
-from memcache_kit._cache_parts import mem_key
+from memcache_kit._cache_parts import trace_hash
+from memcache_kit._keys import make_key
 from memcache_kit._traces import _records, read_bytes, read_trace
 
 
@@ -47,8 +50,8 @@ def test_record_true_writes_a_per_process_trace_in_the_cache_directory(tmp_path:
         _record.MISS,
         _record.HIT_DISK,
     ]
-    a, b = hash(mem_key("a")) & (2**64 - 1), hash(mem_key("b")) & (2**64 - 1)
-    assert [int(k) for k in recs["key"]] == [a, a, b, b, hash(mem_key("nothing")) & (2**64 - 1), a]
+    a, b, nothing = (trace_hash(make_key(k)) for k in ("a", "b", "nothing"))
+    assert [int(k) for k in recs["key"]] == [a, a, b, b, nothing, a]
     sizes = [int(s) for s in recs["size"]]
     assert sizes[0] == sizes[1] == sizes[5] == mk.sizeof(b"x" * 1000)
     assert sizes[2] == sizes[3] == mk.sizeof(b"y" * 500)
@@ -174,3 +177,36 @@ def test_an_array_is_recorded_at_one_size_whichever_tier_serves_it(tmp_path: Pat
     recs = records(tmp_path / "trace" / f"{os.getpid()}.mktrace")
     assert [int(k) for k in recs["kind"]] == [_record.MISS, _record.HIT_DISK, _record.HIT_MEMORY]
     assert {int(s) for s in recs["size"]} == {mk.sizeof(np.ones((64, 64)))}
+
+
+_TRACED_RUN = """
+import sys
+import memcache_kit as mk
+cache = mk.Cache("traced", memory="1MiB", disk="16MiB", directory=sys.argv[1], record=True)
+
+@mk.cached(cache=cache)
+def load(name):
+    return name * 100
+
+for name in ("alpha", "beta", "alpha"):
+    load(name)
+cache.set(("plain", 1), b"x")
+cache.get(("plain", 1))
+cache.close()
+"""
+
+
+def test_trace_keys_are_the_same_in_every_process_and_run(tmp_path: Path) -> None:
+    """Two runs with different str-hash salts (and decorator tokens) name each key alike, so
+    the advisor can read the traces of several workers or runs as one."""
+    keys = []
+    for seed in ("1", "2"):
+        directory = tmp_path / seed
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        subprocess.run(
+            [sys.executable, "-c", _TRACED_RUN, str(directory)], check=True, env=env, timeout=120
+        )
+        (path,) = (directory / "trace").glob("*.mktrace")
+        keys.append([int(k) for k in records(path)["key"]])
+    assert keys[0] == keys[1]
+    assert len(keys[0]) == 5 and keys[0][0] == keys[0][2] != keys[0][1]

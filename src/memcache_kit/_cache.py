@@ -53,6 +53,7 @@ from ._cache_parts import (
     recording_reader,
     remote_expire_at,
     replace,
+    trace_hash,
     trace_size,
     verify_inclusive,
     weak_evict,
@@ -512,7 +513,7 @@ class Cache(SpillMixin, AsyncMixin):
         self._store(key, value, self._expire_at(ttl), 0.0)
         rec = self._rec
         if rec is not None:
-            rec(hash(key.mem), _sizes.sizeof(value), 0.0, _record.SET)
+            rec(trace_hash(key), _sizes.sizeof(value), 0.0, _record.SET)
 
     def _delete(self, key: CacheKey) -> bool:
         self._check_open()
@@ -600,7 +601,7 @@ class Cache(SpillMixin, AsyncMixin):
             log.debug("memcache_kit %s: load %s: %.6f s", self._name, key.label or key.mem, cost)
         rec = self._rec
         if rec is not None:
-            rec(hash(key.mem), _sizes.sizeof(value), cost, _record.MISS)
+            rec(trace_hash(key), _sizes.sizeof(value), cost, _record.MISS)
 
     def _missed(self, key: CacheKey) -> None:
         """A lookup that no tier served and nothing loaded (``get``'s default)."""
@@ -608,14 +609,14 @@ class Cache(SpillMixin, AsyncMixin):
             log.debug("memcache_kit %s: miss %s", self._name, key.label or key.mem)
         rec = self._rec
         if rec is not None:
-            rec(hash(key.mem), 0, 0.0, _record.MISS)
+            rec(trace_hash(key), 0, 0.0, _record.MISS)
 
     def _followed(self, key: CacheKey, value: Any) -> None:
         """A caller served by another thread's load of the same key (a hit for the advisor:
         the value is in memory by now)."""
         rec = self._rec
         if rec is not None:
-            rec(hash(key.mem), trace_size(value), 0.0, _record.HIT_MEMORY)
+            rec(trace_hash(key), trace_size(value), 0.0, _record.HIT_MEMORY)
 
     def _shared_lock(self, key: CacheKey) -> SharedLock | None:
         """The key's cross-process lock, when the cache shares a tier (see ``_flight``)."""
@@ -718,7 +719,7 @@ class Cache(SpillMixin, AsyncMixin):
         self._run_queued()
         rec = self._rec
         if rec is not None:
-            rec(hash(mk), trace_size(value), 0.0, kind)
+            rec(trace_hash(key), trace_size(value), 0.0, kind)
         return self._out(value)
 
     def _promote(

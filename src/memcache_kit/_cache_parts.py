@@ -123,6 +123,18 @@ def trace_size(value: Any, charged: int | None = None) -> int:
     return charged if charged is not None else _sizes.sizeof(value)
 
 
+def trace_hash(key: CacheKey) -> int:
+    """The key's id in access traces: the leading 64 bits of its disk key, the same in every
+    process and every run, so the traces of DataLoader workers or of successive runs describe
+    one key space. (``hash()`` of the memory key is neither: str hashing is salted per process,
+    and a decorated function's memory key holds a per-process token.) A key that never leaves
+    this process's memory (a method of an unhashable instance) keeps ``hash()``."""
+    try:
+        return int(key.disk[:16], 16)
+    except (RuntimeError, ValueError):
+        return hash(key.mem)
+
+
 def recording_reader(
     mem: MemoryTier, rec: Callable[[int, int, float, int], None]
 ) -> Callable[[Hashable], Any]:
@@ -139,7 +151,9 @@ def recording_reader(
         value = get(key)
         if value is not MISSING:
             entry = data.get(key) if data is not None else None
-            rec(hash(key), trace_size(value, entry.size if entry is not None else None), 0.0, kind)
+            meta = entry.meta if entry is not None else mem.get_meta(key)
+            h = trace_hash(meta.key) if isinstance(meta, Meta) else hash(key)
+            rec(h, trace_size(value, entry.size if entry is not None else None), 0.0, kind)
         return value
 
     recording_get.__doc__ = get.__doc__
