@@ -200,8 +200,18 @@ def test_total_memory_caps_three_caches_together(ops: list[tuple[int, int, int]]
         _registry._reset()
 
 
-def _worker(cache: mk.Cache) -> tuple[int, int, Any, str]:
-    return (cache.memory_budget, cache.disk_budget, cache.get("from-parent"), cache.name)
+def _worker(cache: mk.Cache) -> tuple[int, int, Any, str, bool, bool]:
+    # The worker never saw the parent's configure(): without the unpickled cache, its
+    # get_cache("spawned") would build a second cache from the defaults.
+    again = pickle.loads(pickle.dumps(cache))
+    return (
+        cache.memory_budget,
+        cache.disk_budget,
+        cache.get("from-parent"),
+        cache.name,
+        mk.get_cache(cache.name) is cache,
+        again is cache,
+    )
 
 
 def test_a_spawned_worker_rebuilds_a_configured_cache(cache_dir: Path) -> None:
@@ -219,11 +229,35 @@ def test_a_spawned_worker_rebuilds_a_configured_cache(cache_dir: Path) -> None:
     )
     cache = mk.get_cache("spawned")
     cache.set("from-parent", [1, 2, 3])  # written through to the shared disk tier
-    assert pickle.loads(pickle.dumps(cache)).memory_budget == 3 * MiB
+    assert pickle.loads(pickle.dumps(cache)) is cache  # here: the process's instance itself
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(1) as pool:
         got = pool.apply(_worker, (cache,))
-    assert got == (3 * MiB, 5 * MiB, [1, 2, 3], "spawned")
+    # There, the unpickled cache became the worker's instance of the name.
+    assert got == (3 * MiB, 5 * MiB, [1, 2, 3], "spawned", True, True)
+
+
+def test_an_unpickled_named_cache_keeps_a_different_local_instance(tmp_path: Path) -> None:
+    """A process whose own instance of the name has other settings keeps it; the unpickled
+    cache is then an independent instance with the sender's settings."""
+    sent = mk.get_cache("twice")
+    state = pickle.dumps(sent)
+    _registry._reset()
+    mk.configure({"caches": {"twice": {"memory": "1MiB", "directory": str(tmp_path / "t")}}})
+    local = mk.get_cache("twice")
+    got = pickle.loads(state)
+    assert got is not local and mk.get_cache("twice") is local
+    assert got.directory == sent.directory != local.directory
+    got.close()
+
+
+def test_an_unpickled_plain_cache_stays_independent(cache_dir: Path) -> None:
+    plain = mk.Cache("plain-name", memory="1MiB", disk="4MiB", directory=cache_dir)
+    again = pickle.loads(pickle.dumps(plain))
+    assert again is not plain and again.directory == plain.directory
+    assert mk.get_cache("plain-name") is not again  # a plain cache never becomes the named one
+    again.close()
+    plain.close()
 
 
 def test_reset_settings_between_tests_does_not_leak() -> None:

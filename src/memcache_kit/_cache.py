@@ -125,6 +125,7 @@ class Cache(SpillMixin, AsyncMixin):
             allow_shared_directory=allow_shared_directory,
         )
         self._name = name
+        self._named = False  # the registry's instance of this name (set by the registry)
         self._directory = (
             Path(directory).expanduser().absolute()
             if directory is not None
@@ -273,7 +274,7 @@ class Cache(SpillMixin, AsyncMixin):
     def __reduce__(self) -> tuple[Any, ...]:
         # The resolved settings, never the contents: the receiver builds its own memory tier
         # and opens the same disk directory.
-        return (_rebuild, (self._name, self._settings()))
+        return (_rebuild, (self._name, self._settings(), self._named))
 
     def _settings(self) -> dict[str, Any]:
         return {
@@ -878,5 +879,12 @@ class Cache(SpillMixin, AsyncMixin):
         return VerifyReport(ok=not problems, problems=problems, repaired=repaired, tiers=details)
 
 
-def _rebuild(name: str, settings: dict[str, Any]) -> Cache:
+# Installed by the registry, which this module may not import: turns a named cache unpickled
+# in another process (a spawned worker) into that process's instance of the name.
+adopt_named: Callable[[str, dict[str, Any]], Cache] | None = None
+
+
+def _rebuild(name: str, settings: dict[str, Any], named: bool = False) -> Cache:
+    if named and adopt_named is not None:
+        return adopt_named(name, settings)
     return Cache(name, **settings)

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from . import _cache as _cache_module
 from . import _config
 from ._cache import Cache
 from ._config import Layer, Origin, Value
@@ -97,9 +98,41 @@ def get_cache(name: str = "default") -> Cache:
         if record is not None:
             args["record"] = record
         cache = Cache(name, **args)
+        cache._named = True
         _caches[name] = cache
         _built[name] = eff
         return cache
+
+
+def _adopt(name: str, settings: dict[str, Any]) -> Cache:
+    """A named cache unpickled here (sent to a spawned worker, say): the process's instance of
+    that name when it has one with the same settings; else the rebuilt cache becomes that
+    instance, so ``get_cache(name)`` in the worker (a decorator's ``cache="name"``) finds it
+    instead of building a second memory tier over the same directory. A process whose instance
+    of the name differs keeps it, and the rebuilt cache stays independent."""
+    with _lock:
+        cache = _caches.get(name)
+        if cache is not None and cache._settings() == settings:
+            return cache
+        eff: dict[str, Value] | None = None
+        if cache is None and _config.NAME_PATTERN.match(name):
+            # As get_cache() would: the process-wide settings (the secret file that signed
+            # the entries) from configuration, and what configure() later compares with.
+            try:
+                files, env = _discovered(), _env()
+                _apply_settings(_config.resolve_top([*files, _configured], env))
+                eff = _config.resolve(name, [*files, _configured], env)
+            except ConfigError:
+                eff = None  # get_cache() here would raise it; the rebuilt cache still works
+        rebuilt = Cache(name, **settings)
+        if eff is not None:
+            rebuilt._named = True
+            _caches[name] = rebuilt
+            _built[name] = eff
+        return rebuilt
+
+
+_cache_module.adopt_named = _adopt
 
 
 def configure(source: str | Path | Mapping[str, Any]) -> None:
