@@ -25,6 +25,7 @@ app = typer.Typer(
     help="Tiered caches within honest memory budgets: inspect, configure and demo.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode="markdown",
     pretty_exceptions_enable=False,
 )
 config_app = typer.Typer(help="Show or check the configuration (files, environment).")
