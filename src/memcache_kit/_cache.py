@@ -558,7 +558,7 @@ class Cache(SpillMixin, AsyncMixin):
                 self._followed(key, value)
                 return cast(T, self._out(value))
             break
-        try:
+        with self._flight.leading(key.mem, call):
             value = self._recheck(key, stripe, version)
             if value is MISSING:
                 lock = self._shared_lock(key)
@@ -574,14 +574,6 @@ class Cache(SpillMixin, AsyncMixin):
                         lock.release()
             call.set_result(value)
             return cast(T, self._out(value))
-        except Exception as e:
-            call.set_exception(e)
-            raise
-        except BaseException:
-            call.set_exception(Abandoned())
-            raise
-        finally:
-            self._flight.end(key.mem, call)
 
     # -- the machinery ---------------------------------------------------------------------
 

@@ -116,7 +116,7 @@ class AsyncMixin:
                 self._followed(key, value)
                 return cast(T, self._out(value))
             break
-        try:
+        with self._flight.leading(key.mem, call):
             value = MISSING
             if self._versions[stripe] != version:
                 value = await asyncio.to_thread(self._recheck, key, stripe, version)
@@ -134,14 +134,6 @@ class AsyncMixin:
                         await _release(lock)
             call.set_result(value)
             return cast(T, self._out(value))
-        except Exception as e:
-            call.set_exception(e)
-            raise
-        except BaseException:
-            call.set_exception(Abandoned())
-            raise
-        finally:
-            self._flight.end(key.mem, call)
 
     async def _aload(
         self, key: CacheKey, loader: Callable[[], T | Awaitable[T]], seconds: float | None

@@ -48,20 +48,12 @@ def memory_only_load(cache: Cache, key: CacheKey, loader: Callable[[], R], ttl: 
             return cast(R, call.result())
         except Abandoned:
             continue
-    try:
+    with _flight.leading(key.mem, call):
         value = loader()
         if tier is not None:
             tier.set(key.mem, value, expire_at=cache._expire_at(ttl))
         call.set_result(value)
         return value
-    except Exception as e:
-        call.set_exception(e)
-        raise
-    except BaseException:
-        call.set_exception(Abandoned())
-        raise
-    finally:
-        _flight.end(key.mem, call)
 
 
 async def amemory_only_load(
@@ -80,20 +72,12 @@ async def amemory_only_load(
             return await asyncio.wrap_future(call)
         except Abandoned:
             continue
-    try:
+    with _flight.leading(key.mem, call):
         value = await loader()
         if tier is not None:
             tier.set(key.mem, value, expire_at=cache._expire_at(ttl))
         call.set_result(value)
         return value
-    except Exception as e:
-        call.set_exception(e)
-        raise
-    except BaseException:
-        call.set_exception(Abandoned())
-        raise
-    finally:
-        _flight.end(key.mem, call)
 
 
 # Single flight for memory-only entries (their memory keys hold per-process tokens, so one

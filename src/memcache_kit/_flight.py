@@ -18,8 +18,9 @@ shared lock; they wait on their leader's future.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -127,6 +128,22 @@ class Flight:
         with self._lock:
             if self._calls.get(key) is call:
                 del self._calls[key]
+
+    @contextlib.contextmanager
+    def leading(self, key: Hashable, call: Call) -> Iterator[None]:
+        """The leader's side of ``call`` (it sets the result itself): an exception reaches the
+        waiters; an interruption (KeyboardInterrupt, a cancelled task) reaches them as
+        ``Abandoned``, so they retry; the flight ends whatever happens."""
+        try:
+            yield
+        except Exception as e:
+            call.set_exception(e)
+            raise
+        except BaseException:
+            call.set_exception(Abandoned())
+            raise
+        finally:
+            self.end(key, call)
 
     def __len__(self) -> int:
         return len(self._calls)
