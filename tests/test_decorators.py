@@ -1057,3 +1057,13 @@ def test_disk_key_memo_is_bounded(disk_only: mk.Cache) -> None:
     # The core is the decorator's private state: found through the wrapper's bound method.
     core = square.resolve_cache.__self__  # type: ignore[attr-defined]
     assert 0 < len(core._disk_memo) <= 512
+
+    @mk.cached(cache=disk_only)
+    def length(text: str) -> int:
+        return len(text)
+
+    big = "x" * 1_000_000
+    for _ in range(3):  # disk hits, but a large argument is never kept by the memo
+        assert length(big) == 1_000_000
+    big_core = length.resolve_cache.__self__  # type: ignore[attr-defined]
+    assert big_core._disk_memo == {}

@@ -43,9 +43,24 @@ TTL = float | int | str | None
 # which _keys.namespaced_mem keeps as they are. Floats and bools are not here: 1 == 1.0 == True
 # is one key only when typed=False.
 SIMPLE: Final = frozenset({int, str, bytes, type(None)})
-_PLAIN_PARTS: Final = frozenset({int, str})  # parts that key normalisation leaves as they are
 _DISK_MEMO_MAX: Final = 512
+_MEMO_STR_MAX: Final = 256
+_MEMO_INT_BOUND: Final = 2**64
 _FORMAT: Final = "memcache_kit.cached/1"
+
+
+def _memoizable(parts: tuple[Any, ...]) -> bool:
+    """Whether the disk key of ``parts`` may be remembered: ints and strs only (key
+    normalisation leaves them as they are), and small ones, since the memo keeps them alive
+    outside the memory budget (a 10 MB str argument must not be held 512 times)."""
+    for p in parts:
+        t = type(p)
+        if t is str:
+            if len(p) > _MEMO_STR_MAX:
+                return False
+        elif t is not int or not -_MEMO_INT_BOUND < p < _MEMO_INT_BOUND:
+            return False
+    return True
 
 
 class CachedCore(Generic[R]):
@@ -169,7 +184,7 @@ class CachedCore(Generic[R]):
                 parts = (part, *parts[1:])
         typed, hash_files = self.typed, self.hash_files
         if portable:
-            plain = _PLAIN_PARTS.issuperset(map(type, parts))
+            plain = _memoizable(parts)
             if plain:
                 flat = (self.token, *parts)
                 disk = self._disk_memo.get(flat)
