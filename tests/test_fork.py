@@ -253,3 +253,29 @@ def test_lock_of_a_killed_process_does_not_block_forever(tmp_path: Path) -> None
     assert not t.is_alive(), "a lock left by a killed process blocked a later caller"
     assert done == [b"mine"]
     cache.close()
+
+
+def test_the_fork_gate_forgets_threads_that_ended(tmp_path: Path) -> None:
+    """Each thread that touched a disk tier has a depth cell in the fork gate; a service that
+    starts a thread per request must not collect them forever."""
+    import gc
+
+    from memcache_kit._tiers._disk_handles import GATE
+
+    cache = mk.Cache("gate", memory=0, disk="16MiB", directory=tmp_path / "c")
+
+    def use(i: int) -> None:
+        cache.set(("k", i), i)
+        assert cache.get(("k", i)) == i
+
+    for batch in range(10):
+        threads = [threading.Thread(target=use, args=(batch * 20 + i,)) for i in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+    gc.collect()
+    assert len(GATE._cells) <= threading.active_count()  # 200 threads came and went
+    in_child(lambda: None)  # and a fork still goes through the gate
+    assert cache.get(("k", 7)) == 7
+    cache.close()

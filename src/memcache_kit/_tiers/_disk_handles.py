@@ -38,11 +38,11 @@ class ForkGate:
     waits for the calls in flight to finish (bounded) and holds new ones off until the fork is
     done.
 
-    Entering takes no lock: each thread counts its depth in a cell of its own, raised *before*
-    it reads ``_forking``, while the forker sets ``_forking`` *before* it reads the cells (the
-    GIL orders both). So either the forker sees the thread inside, and waits, or the thread
-    sees the fork coming, and steps back out to wait. (A Condition per call cost a disk hit
-    ~1.5 µs, a tenth of it.)
+    Entering takes no lock: each thread counts its depth in a cell of its own (thread-local,
+    so it is dropped with its thread), raised *before* it reads ``_forking``, while the forker
+    sets ``_forking`` *before* it reads the cells (the GIL orders both). So either the forker
+    sees the thread inside, and waits, or the thread sees the fork coming, and steps back out
+    to wait. (A Condition per call cost a disk hit ~1.5 µs, a tenth of it.)
     """
 
     WAIT = 10.0
@@ -50,47 +50,59 @@ class ForkGate:
 
     def __init__(self) -> None:
         self._cond = threading.Condition(threading.Lock())
-        self._depths: dict[int, list[int]] = {}  # thread ident -> [depth], written by its thread
+        # One depth cell per thread, held by its thread-local (so it goes with the thread) and
+        # seen by the forker through a weak set; cells are added under _register_lock.
+        self._local = threading.local()
+        self._cells: weakref.WeakSet[_Depth] = weakref.WeakSet()
+        self._register_lock = threading.Lock()
         self._forking = False
         self._forker: int | None = None
 
     def __enter__(self) -> None:
-        ident = threading.get_ident()
-        cell = self._depths.get(ident)
-        if cell is None:
-            cell = self._depths.setdefault(ident, [0])
-        cell[0] += 1
+        try:
+            cell: _Depth = self._local.cell
+        except AttributeError:
+            cell = self._register()
+        cell.n += 1
         # The forking thread passes: other fork hooks may still use the tier.
-        if self._forking and cell[0] == 1 and self._forker != ident:
+        if self._forking and cell.n == 1 and self._forker != threading.get_ident():
             self._wait_out(cell)
 
-    def _wait_out(self, cell: list[int]) -> None:
+    def _register(self) -> _Depth:
+        cell = self._local.cell = _Depth()
+        with self._register_lock:
+            self._cells.add(cell)
+        return cell
+
+    def _wait_out(self, cell: _Depth) -> None:
         with self._cond:
             while self._forking:
-                cell[0] -= 1
+                cell.n -= 1
                 self._cond.notify_all()
                 self._cond.wait()
-                cell[0] += 1
+                cell.n += 1
 
     def __exit__(self, *exc: object) -> None:
-        cell = self._depths[threading.get_ident()]
-        cell[0] -= 1
-        if self._forking and not cell[0]:
+        cell: _Depth = self._local.cell
+        cell.n -= 1
+        if self._forking and not cell.n:
             with self._cond:
                 self._cond.notify_all()
 
-    def _busy(self, me: int) -> bool:
-        return any(cell[0] for ident, cell in list(self._depths.items()) if ident != me)
+    def _busy(self) -> bool:
+        mine = getattr(self._local, "cell", None)
+        with self._register_lock:
+            cells = list(self._cells)
+        return any(cell.n for cell in cells if cell is not mine)
 
     def before_fork(self) -> None:
         self._cond.acquire()
-        me = threading.get_ident()
-        self._forker = me
+        self._forker = threading.get_ident()
         self._forking = True
         # A thread that forks from inside the gate does not wait for itself; a thread stuck
         # inside SQLite is not waited for past the bound.
         deadline = time.monotonic() + self.WAIT
-        while self._busy(me):
+        while self._busy():
             left = deadline - time.monotonic()
             if left <= 0:
                 break
@@ -104,12 +116,21 @@ class ForkGate:
 
     def after_fork_in_child(self) -> None:
         # Only the forking thread survives the fork; it keeps its own depth.
-        me = threading.get_ident()
-        cell = self._depths.get(me, [0])
+        mine = getattr(self._local, "cell", None)
         self._cond = threading.Condition(threading.Lock())
-        self._depths = {me: cell}
+        self._register_lock = threading.Lock()
+        self._cells = weakref.WeakSet([mine] if mine is not None else [])
         self._forking = False
         self._forker = None
+
+
+class _Depth:
+    """How deep one thread is inside the gate (written by that thread only)."""
+
+    __slots__ = ("__weakref__", "n")
+
+    def __init__(self) -> None:
+        self.n = 0
 
 
 GATE = ForkGate()
