@@ -48,28 +48,36 @@ class Loaders:
         return load
 
 
+def hammer(c: mk.Cache, loaders: Loaders, keys: list[Any], rounds: int) -> None:
+    """16 threads, each ``get_or_load`` of ``rounds`` random keys (checking every value);
+    the first error of any thread is raised here."""
+    errors: list[BaseException] = []
+
+    def worker(seed: int) -> None:
+        rng = random.Random(seed)
+        try:
+            for _ in range(rounds):
+                k = rng.choice(keys)
+                assert c.get_or_load(k, loaders.sync(k)) == ("value", k)
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+        assert not t.is_alive(), "a worker hung"
+    if errors:
+        raise errors[0]
+
+
 @pytest.mark.parametrize("write_through", [True, False])
 def test_threads_hammering_get_or_load(cache_dir: Path, write_through: bool) -> None:
     loaders = Loaders()
-    keys = [("k", i) for i in range(64)]
-    errors: list[BaseException] = []
+    keys: list[Any] = [("k", i) for i in range(64)]
     with make(cache_dir, write_through=write_through) as c:
-
-        def worker(seed: int) -> None:
-            rng = random.Random(seed)
-            try:
-                for _ in range(300):
-                    k = rng.choice(keys)
-                    assert c.get_or_load(k, loaders.sync(k)) == ("value", k)
-            except BaseException as e:
-                errors.append(e)
-
-        threads = [threading.Thread(target=worker, args=(s,)) for s in range(16)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=120)
-        assert errors == []
+        hammer(c, loaders, keys, 300)
         assert sum(loaders.calls.values()) == len(set(loaders.calls)) == len(keys)
         s = c.stats()
         assert s.loads == len(keys)
@@ -83,25 +91,9 @@ def test_threads_on_a_tiny_memory_budget_still_load_each_key_once(
     # Memory holds a handful of entries: misses come back from disk (or from the spill queue),
     # never from the loader.
     loaders = Loaders(delay=0.0005)
-    keys = list(range(200))
-    errors: list[BaseException] = []
+    keys: list[Any] = list(range(200))
     with make(cache_dir, memory=8 * 1024, write_through=write_through) as c:
-
-        def worker(seed: int) -> None:
-            rng = random.Random(seed)
-            try:
-                for _ in range(200):
-                    k = rng.choice(keys)
-                    assert c.get_or_load(k, loaders.sync(k)) == ("value", k)
-            except BaseException as e:
-                errors.append(e)
-
-        threads = [threading.Thread(target=worker, args=(s,)) for s in range(16)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=120)
-        assert errors == []
+        hammer(c, loaders, keys, 200)
         assert max(loaders.calls.values()) == 1
         assert c.stats().tiers["memory"].bytes <= 8 * 1024
         assert c.verify().ok
