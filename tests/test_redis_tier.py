@@ -30,7 +30,7 @@ from memcache_kit._shapes import MISSING
 from memcache_kit._tiers.base import Tier
 from memcache_kit._tiers.redis import RedisTier
 from redis_server import RedisServer, redis_server  # noqa: F401 - registers the fixture
-from test_tier_contract import (  # the contract suite, run here against RedisTier
+from test_tier_contract import (  # noqa: F401 - the contract suite, collected here (below)
     BUDGET,
     key,
     test_budget_is_held,
@@ -51,22 +51,6 @@ from test_tier_contract import (  # the contract suite, run here against RedisTi
 
 # The contract suite's tests, imported above, are collected here with this module's `make` and
 # `tier` fixtures (test_is_a_tier is rewritten below: it checks the contract module's own table).
-CONTRACT = (
-    test_budget_is_held,
-    test_budget_resize,
-    test_clear,
-    test_delete,
-    test_entry_expires_later,
-    test_expired_entry_is_a_miss,
-    test_get_missing_is_MISSING,
-    test_none_is_a_value,
-    test_overwrite_replaces,
-    test_set_get_round_trip,
-    test_stats_counters,
-    test_too_large_is_declined,
-    test_too_large_replaces_older_value,
-    test_verify_shape,
-)
 
 SECRET = "test-secret-shared-by-every-machine"
 SRC = str(Path(__file__).resolve().parents[1] / "src")
