@@ -53,7 +53,7 @@ def _mae(trace: Any) -> tuple[float, float, int]:
     log-spaced budgets from where the sample holds 100 entries to the end of the curve."""
     import numpy as np
 
-    from memcache_kit._advisor import advise
+    from memcache_kit._observe.advisor import advise
 
     t_s, sampled = _best(lambda: advise(trace, sample=RATE), 5)
     top = sampled.points[-1].budget
@@ -65,11 +65,11 @@ def _mae(trace: Any) -> tuple[float, float, int]:
 
 
 def main() -> None:
-    from memcache_kit._advisor import advise
-    from memcache_kit._record import Recorder
-    from memcache_kit._tiers.governor import Governor
-    from memcache_kit._tiers.memory import MemoryTier
-    from memcache_kit._traces import read_trace
+    from memcache_kit._observe.advisor import advise
+    from memcache_kit._observe.record import Recorder
+    from memcache_kit._observe.traces import read_trace
+    from memcache_kit._tiers.memory.governor import Governor
+    from memcache_kit._tiers.memory.tier import MemoryTier
 
     scarab = read_trace(TRACES / "scarab" / "scarab-recs.trace.xz", "be-int64")
     keys = scarab.keys.tolist()

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from memcache_kit._cache import Cache
-from memcache_kit._datasets import LazyDataset
+from memcache_kit._cache.cache import Cache
+from memcache_kit._front.datasets import LazyDataset
 
 ITEMS = int(os.environ.get("MEMCACHE_KIT_BENCH_ITEMS", "400"))
 DISTINCT = 24  # distinct images; the other files are byte copies (decoding costs the same)

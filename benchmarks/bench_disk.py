@@ -21,7 +21,7 @@ import diskcache
 import numpy as np
 
 from benchmarks._util import per_call, table
-from memcache_kit._tiers.disk import DiskTier
+from memcache_kit._tiers.disk.tier import DiskTier
 
 SECRET = b"benchmark-secret-0123456789abcdef"
 

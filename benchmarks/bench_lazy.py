@@ -15,8 +15,8 @@ import wrapt
 from lazy_object_proxy.slots import Proxy as SlotsProxy
 
 from benchmarks._util import per_call, table
-from memcache_kit._cache import Cache
-from memcache_kit._lazy import lazy
+from memcache_kit._cache.cache import Cache
+from memcache_kit._front.lazy import lazy
 
 
 class Model:

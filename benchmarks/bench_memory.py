@@ -25,7 +25,7 @@ def _per_call(stmt: str, env: dict[str, Any]) -> float:
 
 
 def _rows(label: str, key: Any) -> list[tuple[str, float, str]]:
-    from memcache_kit._tiers.memory import MemoryTier
+    from memcache_kit._tiers.memory.tier import MemoryTier
 
     value = b"x" * 100
     lock = threading.RLock()

@@ -49,7 +49,7 @@ def main() -> None:
     import redis
 
     os.environ.setdefault("MEMCACHE_KIT_SECRET", "benchmark-secret-0123456789abcdef")
-    from memcache_kit._tiers.redis import RedisTier
+    from memcache_kit._tiers.redis.tier import RedisTier
 
     with tempfile.TemporaryDirectory() as tmp:
         proc, port = _start(tmp)

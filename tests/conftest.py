@@ -22,7 +22,7 @@ def _isolated_user_dirs(
     for var in list(os.environ):
         if var.startswith("MEMCACHE_KIT") and var != "MEMCACHE_KIT_REQUIRE_REDIS":
             monkeypatch.delenv(var)
-    from memcache_kit import _registry
+    from memcache_kit._config import registry as _registry
 
     _registry._reset()
     yield

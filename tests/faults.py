@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from memcache_kit._tiers.disk import DiskTier
+from memcache_kit._tiers.disk.tier import DiskTier
 
 __all__ = ["KINDS", "Injector", "inject", "make_fault"]
 

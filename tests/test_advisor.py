@@ -12,18 +12,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from memcache_kit import _advisor
-from memcache_kit._advisor import (
+from memcache_kit._observe import advisor as _advisor
+from memcache_kit._observe.advisor import (
     advise,
     advise_command,
     plot_advice,
     render_table,
     stack_distances,
 )
+from memcache_kit._observe.traces import Trace, read_trace
 from memcache_kit._shapes import MISSING, Advice
-from memcache_kit._tiers.governor import Governor
-from memcache_kit._tiers.memory import MemoryTier
-from memcache_kit._traces import Trace, read_trace
+from memcache_kit._tiers.memory.governor import Governor
+from memcache_kit._tiers.memory.tier import MemoryTier
 
 TRACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "traces"
 if not TRACES.is_dir():

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import memcache_kit as mk
-from memcache_kit import _cache_env
+from memcache_kit._cache import options as _cache_env
 
 KiB = 1024
 

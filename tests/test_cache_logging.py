@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from memcache_kit._cache import Cache
+from memcache_kit._cache.cache import Cache
 
 
 def messages(caplog: pytest.LogCaptureFixture, level: int = logging.DEBUG) -> list[str]:

@@ -14,11 +14,12 @@ import numpy as np
 import pytest
 
 import memcache_kit as mk
-from memcache_kit import _record, _registry
-from memcache_kit._cache import Cache
-from memcache_kit._cache_parts import trace_hash
+from memcache_kit._cache.cache import Cache
+from memcache_kit._cache.parts import trace_hash
+from memcache_kit._config import registry as _registry
 from memcache_kit._keys import make_key
-from memcache_kit._traces import _records, read_bytes, read_trace
+from memcache_kit._observe import record as _record
+from memcache_kit._observe.traces import _records, read_bytes, read_trace
 
 
 def records(path: Path) -> Any:

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 import memcache_kit as mk
-from memcache_kit import _registry
-from memcache_kit._cache import Cache
+from memcache_kit._cache.cache import Cache
+from memcache_kit._config import registry as _registry
 from memcache_kit._errors import ConfigError
 from redis_server import RedisServer, redis_server  # noqa: F401 - registers the fixture
 
@@ -128,7 +128,7 @@ def test_ttl_becomes_a_redis_expiry(caches: Any, redis_server: RedisServer) -> N
 
 
 def mk_mem(key: Any) -> Any:
-    from memcache_kit._cache_parts import mem_key
+    from memcache_kit._cache.parts import mem_key
 
     return mem_key(key)
 

@@ -20,7 +20,7 @@ FILL = textwrap.dedent(
     """
     import os, sys, time
     import memcache_kit as mk
-    from memcache_kit import _observe
+    from memcache_kit._observe import stats as _observe
 
     c = mk.Cache("cli", memory="64KiB", disk="64MiB", directory=sys.argv[1])
     _observe.register(c)

@@ -133,7 +133,7 @@ def test_the_console_script_is_the_same_entry_point(tmp_path: Path) -> None:
 def test_import_does_not_pull_heavy_packages() -> None:
     code = textwrap.dedent(
         """
-        import sys, memcache_kit._cli
+        import sys, memcache_kit._cli.commands
         heavy = {"numpy", "pandas", "torch", "redis", "matplotlib", "rich"} & set(sys.modules)
         print(sorted(heavy))
         """

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import memcache_kit as mk
-from memcache_kit import _registry
+from memcache_kit._config import registry as _registry
 from memcache_kit._errors import CacheWarning, ConfigError
 from memcache_kit._settings import settings
 
@@ -500,7 +500,7 @@ def test_malformed_environment_variables(
 
 
 def test_remote_and_record_keys_are_accepted(tmp_path: Path) -> None:
-    from memcache_kit import _config
+    from memcache_kit._config import values as _config
 
     layer, errors = _config.mapping_layer(
         cache_conf(
@@ -528,7 +528,7 @@ def test_remote_and_record_keys_are_accepted(tmp_path: Path) -> None:
 
 
 def test_remote_and_record_from_the_environment() -> None:
-    from memcache_kit import _config
+    from memcache_kit._config import values as _config
 
     layer, errors, _ = _config.env_layer(
         {

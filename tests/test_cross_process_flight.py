@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from memcache_kit._cache import Cache
+from memcache_kit._cache.cache import Cache
 from memcache_kit._keys import make_key
-from memcache_kit._tiers._lease import FileLock, lock_path
+from memcache_kit._tiers.disk.lease import FileLock, lock_path
 from redis_server import RedisServer, redis_server  # noqa: F401 - registers the fixture
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")

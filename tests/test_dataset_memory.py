@@ -19,7 +19,7 @@ SCRIPT = r"""
 import gc, json, sys
 import numpy as np
 from memcache_kit._cache import Cache
-from memcache_kit._datasets import LazyDataset
+from memcache_kit._front.datasets import LazyDataset
 
 mode, directory, budget, item, items = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:6])
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from memcache_kit._cache import Cache
-from memcache_kit._datasets import LazyDataset, materialize, open_array
+from memcache_kit._cache.cache import Cache
+from memcache_kit._front.datasets import LazyDataset, materialize, open_array
 
 MiB = 1 << 20
 
@@ -212,7 +212,7 @@ def test_materialize_refuses_what_it_cannot_write(tmp_path: Path, cache: Cache) 
 
 def test_importing_the_module_imports_no_optional_library() -> None:
     code = (
-        "import sys, memcache_kit._datasets, memcache_kit._lazy\n"
+        "import sys, memcache_kit._front.datasets, memcache_kit._front.lazy\n"
         "print(sorted({'numpy', 'torch', 'pandas'} & set(sys.modules)))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

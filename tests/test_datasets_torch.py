@@ -14,8 +14,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset, default_collate
 
-from memcache_kit._cache import Cache
-from memcache_kit._datasets import LazyDataset, worker_init_fn
+from memcache_kit._cache.cache import Cache
+from memcache_kit._front.datasets import LazyDataset, worker_init_fn
 
 MiB = 1 << 20
 ITEMS = 96

@@ -23,8 +23,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import memcache_kit as mk
-from memcache_kit import _registry
-from memcache_kit._binding import BindError, Plan
+from memcache_kit._config import registry as _registry
+from memcache_kit._keys.binding import BindError, Plan
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import memcache_kit as mk
-from memcache_kit import _registry
+from memcache_kit._config import registry as _registry
 
 
 @pytest.fixture(autouse=True)

@@ -27,7 +27,7 @@ from memcache_kit import CacheWarning, register_serializer
 from memcache_kit._serial import FORMAT_VERSION, seal
 from memcache_kit._shapes import MISSING, TierStats
 from memcache_kit._tiers.base import Tier
-from memcache_kit._tiers.disk import INLINE_MAX, DiskTier
+from memcache_kit._tiers.disk.tier import INLINE_MAX, DiskTier
 
 SECRET = b"test-secret-0123456789abcdef-xyz"
 K = [f"{i:032x}" for i in range(200)]

@@ -24,7 +24,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 import memcache_kit as mk
 from faults import KINDS, Injector, inject
-from memcache_kit._tiers.disk import DiskTier
+from memcache_kit._tiers.disk.tier import DiskTier
 
 ABSENT = object()
 

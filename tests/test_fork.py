@@ -260,7 +260,7 @@ def test_the_fork_gate_forgets_threads_that_ended(tmp_path: Path) -> None:
     starts a thread per request must not collect them forever."""
     import gc
 
-    from memcache_kit._tiers._disk_handles import GATE
+    from memcache_kit._tiers.disk.handles import GATE
 
     cache = mk.Cache("gate", memory=0, disk="16MiB", directory=tmp_path / "c")
 

@@ -23,11 +23,11 @@ import numpy as np
 import pytest
 
 import memcache_kit as mk
-from memcache_kit import _cache_env
+from memcache_kit._cache import options as _cache_env
 from memcache_kit._errors import CacheWarning
 from memcache_kit._keys import make_key
 from memcache_kit._settings import settings
-from memcache_kit._tiers.disk import DiskTier
+from memcache_kit._tiers.disk.tier import DiskTier
 
 
 class Evil:

@@ -21,7 +21,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from memcache_kit import _keys_ext
 from memcache_kit._keys import (
     CacheKey,
     UnencodableKeyError,
@@ -31,6 +30,7 @@ from memcache_kit._keys import (
     namespaced_key,
     namespaced_mem,
 )
+from memcache_kit._keys import arrays as _keys_ext
 
 
 class Color(enum.Enum):

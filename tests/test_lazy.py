@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from memcache_kit._cache import Cache
-from memcache_kit._lazy import LazyProxy, is_loaded, lazy
+from memcache_kit._cache.cache import Cache
+from memcache_kit._front.lazy import LazyProxy, is_loaded, lazy
 
 MiB = 1 << 20
 CALLS: dict[str, int] = {}

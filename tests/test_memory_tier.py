@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 
 from memcache_kit._shapes import MISSING
 from memcache_kit._tiers.base import Evicted
-from memcache_kit._tiers.governor import Governor
-from memcache_kit._tiers.memory import MemoryTier
+from memcache_kit._tiers.memory.governor import Governor
+from memcache_kit._tiers.memory.tier import MemoryTier
 
 
 def keys_of(evicted: list[Evicted]) -> list[Any]:
@@ -412,7 +412,7 @@ def test_governor_evicts_the_globally_least_recently_used(
 _PROCESS_GOVERNOR = """
 import gc
 from memcache_kit import _settings
-from memcache_kit._tiers.governor import governor
+from memcache_kit._tiers.memory.governor import governor
 from memcache_kit._tiers.memory import MemoryTier
 
 evicted = []

@@ -14,13 +14,13 @@ import textwrap
 from pathlib import Path
 
 import memcache_kit as mk
-from memcache_kit import _observe
+from memcache_kit._observe import stats as _observe
 
 WORKER = textwrap.dedent(
     """
     import sys
     import memcache_kit as mk
-    from memcache_kit import _observe
+    from memcache_kit._observe import stats as _observe
 
     c = mk.Cache("obs", memory="1MiB", disk="16MiB", directory=sys.argv[1])
     _observe.register(c)

@@ -11,10 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from memcache_kit import _record
-from memcache_kit._advisor import advise
-from memcache_kit._record import HEADER_SIZE, MAGIC, RECORD_SIZE, Recorder
-from memcache_kit._traces import read_trace
+from memcache_kit._observe import record as _record
+from memcache_kit._observe.advisor import advise
+from memcache_kit._observe.record import (
+    HEADER_SIZE,
+    MAGIC,
+    RECORD_SIZE,
+    Recorder,
+)
+from memcache_kit._observe.traces import read_trace
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -116,7 +121,7 @@ def test_concurrent_threads_write_whole_records(tmp_path: Path) -> None:
 def test_several_processes_append_to_one_file(tmp_path: Path) -> None:
     p = tmp_path / "shared.mkt"
     code = f"""
-from memcache_kit._record import Recorder
+from memcache_kit._observe.record import Recorder
 rec = Recorder({str(p)!r}, block_bytes=24 * 5)
 for i in range(3000):
     rec.record(i, i + 1)
@@ -140,7 +145,7 @@ rec.close()
 def test_unclosed_recorders_are_flushed_at_exit(tmp_path: Path) -> None:
     p = tmp_path / "exit.mkt"
     out = _run(
-        f"from memcache_kit._record import Recorder\n"
+        f"from memcache_kit._observe.record import Recorder\n"
         f"r = Recorder({str(p)!r})\n"
         f"for i in range(10): r.record(i, 1)\n"
     )
@@ -152,7 +157,7 @@ def test_a_fork_child_does_not_write_its_parents_buffer(tmp_path: Path) -> None:
     p = tmp_path / "fork.mkt"
     out = _run(
         f"import os\n"
-        f"from memcache_kit._record import Recorder\n"
+        f"from memcache_kit._observe.record import Recorder\n"
         f"r = Recorder({str(p)!r})\n"
         f"r.record(1, 1)\n"
         f"pid = os.fork()\n"
@@ -170,7 +175,8 @@ def test_a_fork_child_does_not_write_its_parents_buffer(tmp_path: Path) -> None:
 
 def test_importing_the_recorder_imports_no_numpy() -> None:
     out = _run(
-        "import sys, memcache_kit._record, memcache_kit._traces, memcache_kit._advisor\n"
+        "import sys, memcache_kit._observe.record, memcache_kit._observe.traces\n"
+        "import memcache_kit._observe.advisor\n"
         "print('numpy' in sys.modules, 'matplotlib' in sys.modules)"
     )
     assert out.returncode == 0, out.stderr

@@ -28,7 +28,7 @@ from memcache_kit._errors import ConfigError
 from memcache_kit._serial import seal
 from memcache_kit._shapes import MISSING
 from memcache_kit._tiers.base import Tier
-from memcache_kit._tiers.redis import RedisTier
+from memcache_kit._tiers.redis.tier import RedisTier
 from redis_server import RedisServer, redis_server  # noqa: F401 - registers the fixture
 from test_tier_contract import (  # noqa: F401 - the contract suite, collected here (below)
     BUDGET,
@@ -563,7 +563,7 @@ def test_keys_must_be_strings(tier: RedisTier) -> None:
 
 
 def test_importing_the_tier_does_not_import_redis() -> None:
-    code = "import sys, memcache_kit._tiers.redis; print('redis' in sys.modules)"
+    code = "import sys, memcache_kit._tiers.redis.tier; print('redis' in sys.modules)"
     assert _run(code).stdout.strip() == "False"
 
 

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import memcache_kit as mk
-from memcache_kit import _registry
+from memcache_kit._config import registry as _registry
 from memcache_kit._errors import CacheWarning
 from memcache_kit._settings import settings as process_settings
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 
 import memcache_kit as mk
-from memcache_kit._report import MemoryReport, TypeRow, report
+from memcache_kit._observe.report import MemoryReport, TypeRow, report
 
 
 def test_report_by_type_adds_up_to_the_tier() -> None:

@@ -25,7 +25,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import memcache_kit as mk
-from memcache_kit import _sizes, _sizes_libs, _sizes_walk
 from memcache_kit._sizes import (
     compact,
     is_memmap,
@@ -35,6 +34,9 @@ from memcache_kit._sizes import (
     register_sizer,
     sizeof,
 )
+from memcache_kit._sizes import libraries as _sizes_libs
+from memcache_kit._sizes import parse as _sizes_parse
+from memcache_kit._sizes import walk as _sizes_walk
 
 KIB, MIB, GIB, TIB = 1024, 1024**2, 1024**3, 1024**4
 
@@ -162,7 +164,7 @@ def test_disk_percentages_are_of_the_filesystem(tmp_path: Path) -> None:
 def test_physical_memory_is_at_most_the_host_memory() -> None:
     host = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     assert 0 < physical_memory() <= host
-    limit = _sizes._cgroup_limit()
+    limit = _sizes_parse._cgroup_limit()
     assert physical_memory() == (min(host, limit) if limit is not None else host)
 
 
@@ -177,29 +179,29 @@ def test_cgroup_v2_limit_is_the_lowest_on_the_path(tmp_path: Path) -> None:
     _write(root / "memory.max", "max\n")
     _write(root / "user.slice" / "memory.max", "4294967296\n")
     _write(root / "user.slice" / "app" / "memory.max", "max\n")
-    assert _sizes._cgroup_limit(root, proc) == 4 * GIB
+    assert _sizes_parse._cgroup_limit(root, proc) == 4 * GIB
     _write(root / "user.slice" / "app" / "memory.max", "1073741824\n")
-    assert _sizes._cgroup_limit(root, proc) == GIB
+    assert _sizes_parse._cgroup_limit(root, proc) == GIB
 
 
 def test_cgroup_v2_inside_a_container_reads_the_mount_root(tmp_path: Path) -> None:
     root, proc = tmp_path / "cgroup", tmp_path / "proc_cgroup"
     _write(proc, "0::/\n")
     _write(root / "memory.max", "536870912\n")
-    assert _sizes._cgroup_limit(root, proc) == 512 * MIB
+    assert _sizes_parse._cgroup_limit(root, proc) == 512 * MIB
 
 
 def test_cgroup_v1_limit(tmp_path: Path) -> None:
     root, proc = tmp_path / "cgroup", tmp_path / "proc_cgroup"
     _write(proc, "5:cpu,cpuacct:/x\n4:memory:/docker/abc\n0::/\n")
     _write(root / "memory" / "memory.limit_in_bytes", "9223372036854771712\n")  # no limit
-    assert _sizes._cgroup_limit(root, proc) is None
+    assert _sizes_parse._cgroup_limit(root, proc) is None
     _write(root / "memory" / "docker" / "abc" / "memory.limit_in_bytes", "2147483648\n")
-    assert _sizes._cgroup_limit(root, proc) == 2 * GIB
+    assert _sizes_parse._cgroup_limit(root, proc) == 2 * GIB
 
 
 def test_no_cgroup_information_means_no_limit(tmp_path: Path) -> None:
-    assert _sizes._cgroup_limit(tmp_path, tmp_path / "missing") is None
+    assert _sizes_parse._cgroup_limit(tmp_path, tmp_path / "missing") is None
 
 
 _UNIT_VALUES = {

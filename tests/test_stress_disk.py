@@ -26,7 +26,7 @@ import pytest
 import memcache_kit as mk
 from faults import summary
 from memcache_kit._shapes import MISSING
-from memcache_kit._tiers.disk import DiskTier
+from memcache_kit._tiers.disk.tier import DiskTier
 
 SECRET = b"stress-secret-0123456789abcdefgh"
 KEYS = [f"{i:032x}" for i in range(24)]

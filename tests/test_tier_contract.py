@@ -15,8 +15,8 @@ import pytest
 
 from memcache_kit._shapes import MISSING, TierStats
 from memcache_kit._tiers.base import Tier
-from memcache_kit._tiers.disk import DiskTier
-from memcache_kit._tiers.memory import MemoryTier
+from memcache_kit._tiers.disk.tier import DiskTier
+from memcache_kit._tiers.memory.tier import MemoryTier
 
 BUDGET = 1_000_000
 

@@ -11,9 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from memcache_kit import _traces
-from memcache_kit._record import Recorder
-from memcache_kit._traces import Trace, detect_format, formats, read_bytes, read_trace
+from memcache_kit._observe import traces as _traces
+from memcache_kit._observe.record import Recorder
+from memcache_kit._observe.traces import (
+    Trace,
+    detect_format,
+    formats,
+    read_bytes,
+    read_trace,
+)
 
 TRACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "traces"
 if not TRACES.is_dir():
@@ -110,7 +116,7 @@ def test_detection_and_its_limits(tmp_path: Path) -> None:
 
 
 def test_recordings_read_back_with_kinds_and_processes(tmp_path: Path) -> None:
-    from memcache_kit import _record
+    from memcache_kit._observe import record as _record
 
     p = tmp_path / "r.mkt"
     with Recorder(p) as r:

@@ -5,14 +5,21 @@ The public API is exactly ``__all__``; the code lives in private modules.
 
 from __future__ import annotations
 
-from ._advisor import advise
 from ._cache import Cache
-from ._datasets import LazyDataset, materialize, open_array, worker_init_fn
-from ._decorators import cached, cached_property
+from ._config import configure, get_cache
 from ._errors import CacheWarning, ConfigError
-from ._lazy import is_loaded, lazy
-from ._registry import configure, get_cache
-from ._report import MemoryReport, report
+from ._front import (
+    LazyDataset,
+    cached,
+    cached_property,
+    is_loaded,
+    lazy,
+    materialize,
+    open_array,
+    worker_init_fn,
+)
+from ._observe.advisor import advise
+from ._observe.report import MemoryReport, report
 from ._serial import register_serializer
 from ._shapes import (
     Advice,

@@ -1,0 +1,87 @@
+"""Entries of cached methods keyed by a per-instance token: this process's memory tier only.
+
+An instance that has neither ``__cache_key__()`` nor an encodable state is keyed by an
+``InstanceToken`` (``_binding``), valid in this process only; its entries never reach a lower
+tier and die with the instance. ``Cache`` has no such entries of its own, so single flight for
+them lives here, mirroring ``Cache._get_or_load``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, cast
+
+from .._keys import CacheKey, InstanceToken
+from .._shapes import MISSING
+from .cache import Cache
+from .flight import Abandoned, Flight
+
+__all__ = ["memory_only", "memory_only_key", "memory_only_load", "amemory_only_load"]
+
+R = TypeVar("R")
+
+
+def memory_only_key(key: CacheKey) -> bool:
+    mem: Any = key.mem
+    return len(mem) == 3 and isinstance(mem[1], InstanceToken)
+
+
+def memory_only(*_: object) -> str:
+    raise RuntimeError("memcache_kit bug: a memory-only entry reached a lower tier")
+
+
+def memory_only_load(cache: Cache, key: CacheKey, loader: Callable[[], R], ttl: Any) -> R:
+    """``get_or_load`` for entries keyed by an instance token: this process's memory only."""
+    tier = cache._memory
+    while True:
+        value = cache._mem_get(key.mem)
+        if value is not MISSING:
+            return cast(R, value)
+        call, leader = _flight.begin(key.mem)
+        if leader:
+            break
+        call.check_wait(blocking=True)
+        try:
+            return cast(R, call.result())
+        except Abandoned:
+            continue
+    with _flight.leading(key.mem, call):
+        value = loader()
+        if tier is not None:
+            tier.set(key.mem, value, expire_at=cache._expire_at(ttl))
+        call.set_result(value)
+        return value
+
+
+async def amemory_only_load(
+    cache: Cache, key: CacheKey, loader: Callable[[], Awaitable[Any]], ttl: Any
+) -> Any:
+    tier = cache._memory
+    while True:
+        value = cache._mem_get(key.mem)
+        if value is not MISSING:
+            return value
+        call, leader = _flight.begin(key.mem)
+        if leader:
+            break
+        call.check_wait(blocking=False)
+        try:
+            return await asyncio.wrap_future(call)
+        except Abandoned:
+            continue
+    with _flight.leading(key.mem, call):
+        value = await loader()
+        if tier is not None:
+            tier.set(key.mem, value, expire_at=cache._expire_at(ttl))
+        call.set_result(value)
+        return value
+
+
+# Single flight for memory-only entries (their memory keys hold per-process tokens, so one
+# table serves every cache). Cache has no memory-only entries of its own; this mirrors its
+# _get_or_load for them.
+_flight = Flight()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_flight.after_fork)

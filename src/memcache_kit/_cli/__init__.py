@@ -1,0 +1,8 @@
+"""The command line (``memcache-kit`` and ``python -m memcache_kit``): ``commands`` and the
+``demo``. Nothing imports this package but ``__main__`` and the console script."""
+
+from __future__ import annotations
+
+from .commands import main
+
+__all__ = ["main"]

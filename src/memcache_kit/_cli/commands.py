@@ -1,0 +1,508 @@
+"""The command line: ``memcache-kit`` and ``python -m memcache_kit``.
+
+Built on typer with rich output. Commands so far: ``config show``, ``config check`` and
+``demo``; the CLI issue adds ``stats``, ``ls``, ``clear``, ``verify`` and ``advise`` to ``app``.
+Every command exits non-zero on error, and ``--json`` prints machine-readable output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .._errors import ConfigError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="memcache-kit",
+    help="Tiered caches within honest memory budgets: inspect, configure and demo.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="markdown",
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Show or check the configuration (files, environment).")
+app.add_typer(config_app, name="config")
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def _fail(message: str) -> typer.Exit:
+    _console(stderr=True).print(f"[bold red]error:[/] {message}", markup=True)
+    return typer.Exit(code=1)
+
+
+def _shown(key: str, entry: dict[str, Any]) -> str:
+    value, raw = entry["value"], entry["raw"]
+    if value is None:
+        return "none" if raw in (None, "none", False) else str(raw)
+    if isinstance(value, bool):
+        return json.dumps(value)
+    if key in ("memory", "disk", "total_memory") and isinstance(value, int):
+        return str(value) if raw == value else f"{raw} ({value:,} bytes)"
+    if key in ("ttl", "lock_timeout") and isinstance(value, float):
+        return f"{value:g} s" if raw == value else f"{raw} ({value:g} s)"
+    return str(value)
+
+
+@config_app.command("show")
+def config_show(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """Print the effective configuration and where each value came from."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from .._config import describe
+
+    try:
+        info = describe()
+    except ConfigError as e:
+        raise _fail(str(e)) from None
+    if as_json:
+        typer.echo(json.dumps(info, indent=2, sort_keys=True))
+        return
+    console = _console()
+    if info["files"]:
+        for f in info["files"]:
+            console.print(f"file: {escape(f['path'])}  (found by {escape(f['found_by'])})")
+    else:
+        console.print("no configuration files found; defaults and the environment apply")
+    table = Table(title="process-wide settings")
+    for col in ("key", "value", "source"):
+        table.add_column(col)
+    for key, entry in info["settings"].items():
+        table.add_row(key, escape(_shown(key, entry)), escape(entry["source"]))
+    console.print(table)
+    for name, cache in info["caches"].items():
+        live = " (live in this process)" if cache["live"] else ""
+        table = Table(title=f"cache {name!r}{live}")
+        for col in ("key", "value", "source"):
+            table.add_column(col)
+        for key, entry in cache["keys"].items():
+            style = "dim" if entry["source"] == "default" else None
+            table.add_row(key, escape(_shown(key, entry)), escape(entry["source"]), style=style)
+        console.print(table)
+
+
+@config_app.command("check")
+def config_check(
+    path: Annotated[
+        Path | None,
+        typer.Argument(help="A memcache_kit.toml or pyproject.toml; default: the files found."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Validate a configuration file (or every source found on its own); exit 1 on errors."""
+    from rich.markup import escape
+
+    from .._config import check
+
+    results = check(path)
+    failed = any(not p.startswith("warning:") for _, problems in results for p in problems)
+    if as_json:
+        report = [
+            {
+                "source": s,
+                "ok": not any(not p.startswith("warning:") for p in problems),
+                "problems": problems,
+            }
+            for s, problems in results
+        ]
+        typer.echo(json.dumps({"ok": not failed, "sources": report}, indent=2))
+    else:
+        console = _console()
+        if not results:
+            console.print("no configuration files found; nothing to check")
+        for source, problems in results:
+            if not problems:
+                console.print(f"[green]OK[/] {escape(source)}")
+                continue
+            console.print(f"[red]problems[/] in {escape(source)}:")
+            for problem in problems:
+                console.print(f"  - {escape(problem)}")
+    if failed:
+        raise typer.Exit(code=1)
+
+
+# -- opening a cache by name or directory --------------------------------------------------------
+
+_HUGE = 1 << 60  # a disk budget no directory reaches: opening for inspection never evicts
+
+
+def _is_dir_target(target: str) -> bool:
+    return os.sep in target or target in (".", "..") or Path(target).is_dir()
+
+
+def _open(target: str | None) -> Any:
+    """A ``Cache`` for NAME (through ``get_cache``) or DIR (opened with a budget that never
+    culls, memory tier off); exits 1 with a message when neither works."""
+    from .._cache import Cache
+    from .._config import get_cache
+
+    target = target or "default"
+    try:
+        if not _is_dir_target(target):
+            return get_cache(target)
+        path = Path(target).expanduser().absolute()
+        if not (path / "cache.db").is_file():
+            raise _fail(f"{str(path)!r} is not a cache directory (no cache.db in it)")
+        return Cache(path.name, memory=0, disk=_HUGE, directory=path)
+    except (ConfigError, ValueError, TypeError, OSError) as e:
+        raise _fail(f"cannot open {target!r}: {e}") from None
+
+
+def _directory_of(target: str | None) -> Path:
+    target = target or "default"
+    if _is_dir_target(target):
+        path = Path(target).expanduser().absolute()
+        if not path.is_dir():
+            raise _fail(f"{str(path)!r} is not a directory")
+        return path
+    return Path(_open(target).directory)
+
+
+def _human(n: float) -> str:
+    value = float(n)
+    for suffix in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or suffix == "TiB":
+            return f"{value:.0f} {suffix}" if suffix == "B" else f"{value:.1f} {suffix}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def _ago(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def _when(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+
+
+# -- stats ---------------------------------------------------------------------------------------
+
+_TIER_COLUMNS = ("hits", "misses", "hit ratio", "evictions", "spills", "promotions", "used",
+                 "budget", "items")  # fmt: skip
+
+
+def _tier_table(title: str, stats: dict[str, Any]) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("tier")
+    for col in _TIER_COLUMNS:
+        table.add_column(col, justify="right")
+    for name, t in stats["tiers"].items():
+        requests = t["hits"] + t["misses"]
+        ratio = f"{t['hits'] / requests:.1%}" if requests else "-"
+        table.add_row(
+            name, f"{t['hits']:,}", f"{t['misses']:,}", ratio, f"{t['evictions']:,}",
+            f"{t['spills']:,}", f"{t['promotions']:,}", _human(t["bytes"]), _human(t["budget"]),
+            f"{t['items']:,}",
+        )  # fmt: skip
+    return table
+
+
+@app.command("stats")
+def stats_command(
+    target: Annotated[
+        str | None,
+        typer.Argument(help="A configured cache NAME or a cache DIR (default: default)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Per-tier hits, misses, hit ratio, evictions, spills, promotions, bytes used / budget,
+    items and load time saved, summed over every process that used the directory and per
+    process (from the statistics files each process keeps in ``<dir>/stats/``)."""
+    from .._observe import read_stats
+
+    directory = _directory_of(target)
+    info = read_stats(directory)
+    if (directory / "cache.db").is_file():
+        # The shared disk tier's occupancy now, rather than as the last process saw it.
+        cache = _open(str(directory))
+        disk = cache.stats().tiers.get("disk")
+        cache.close()
+        if disk is not None and info["total"] is not None and "disk" in info["total"]["tiers"]:
+            info["total"]["tiers"]["disk"].update(bytes=disk.bytes, items=disk.items)
+    if as_json:
+        typer.echo(json.dumps(info, indent=2, sort_keys=True))
+        return
+    console = _console()
+    total = info["total"]
+    if total is None:
+        console.print(f"no process has recorded statistics in {directory} yet")
+        return
+    n = len(info["processes"])
+    console.print(_tier_table(f"{directory}: {n} process(es), summed", total))
+    console.print(
+        f"loads {total['loads']:,} taking {total['load_seconds']:.2f} s; "
+        f"load time saved by hits {total['saved_seconds']:.2f} s"
+    )
+    from rich.table import Table
+
+    table = Table(title="per process")
+    for col in ("host", "pid", "alive", "started", "updated", "requests", "hit ratio", "loads",
+                "saved s"):  # fmt: skip
+        table.add_column(col, justify="left" if col in ("host", "started", "updated") else "right")
+    for p in info["processes"]:
+        s = p["stats"]
+        first = next(iter(s["tiers"].values()), {"hits": 0, "misses": 0})
+        requests = first["hits"] + first["misses"]
+        hits = sum(t["hits"] for t in s["tiers"].values())
+        table.add_row(
+            str(p["host"]), str(p["pid"]), {True: "yes", False: "no", None: "?"}[p["alive"]],
+            _when(p["started"]), _when(p["updated"]), f"{requests:,}",
+            f"{hits / requests:.1%}" if requests else "-", f"{s['loads']:,}",
+            f"{s['saved_seconds']:.2f}",
+        )  # fmt: skip
+    console.print(table)
+
+
+# -- ls ------------------------------------------------------------------------------------------
+
+_SORTS = {
+    "size": (lambda e: -e["size"]),
+    "age": (lambda e: e["stored_at"]),
+    "access": (lambda e: -e["last_access"]),
+    "key": (lambda e: (e["label"], e["key"])),
+}
+
+
+@app.command("ls")
+def ls_command(
+    target: Annotated[str | None, typer.Argument(help="A cache NAME or DIR.")] = None,
+    sort: Annotated[
+        str,
+        typer.Option(
+            help="size (largest first), age (oldest first), access (most recent first) or key."
+        ),
+    ] = "access",
+    limit: Annotated[int | None, typer.Option(help="Show at most N entries.", min=0)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The entries of the disk tier: key summary, size, tier, age and last access."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    if sort not in _SORTS:
+        raise _fail(f"--sort {sort!r}: allowed: {', '.join(map(repr, _SORTS))}")
+    cache = _open(target)
+    disk = cache._disk
+    if disk is None:
+        raise _fail(f"cache {cache.name!r} has no disk tier: nothing outlives its process to list")
+    now = time.time()
+    try:
+        rows = [
+            {
+                "key": e.key,
+                "label": e.label,
+                "size": e.size,
+                "tier": "disk",
+                "stored_at": e.stored_at,
+                "last_access": e.last_access,
+                "expire_at": e.expire_at,
+                "age": now - e.stored_at,
+            }
+            for e in disk.entries()
+        ]
+    finally:
+        cache.close()
+    total = len(rows)
+    rows.sort(key=_SORTS[sort])
+    if limit is not None:
+        rows = rows[:limit]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"{cache.directory}: {len(rows)} of {total} entries, by {sort}")
+    for col in ("key", "size", "tier", "age", "last access"):
+        table.add_column(col, justify="right" if col in ("size", "age") else "left")
+    for r in rows:
+        label = r["label"] or r["key"][:12]
+        table.add_row(
+            escape(label), _human(r["size"]), r["tier"], _ago(r["age"]), _when(r["last_access"])
+        )
+    _console().print(table)
+
+
+# -- clear ---------------------------------------------------------------------------------------
+
+
+@app.command("clear")
+def clear_command(
+    target: Annotated[str, typer.Argument(help="A cache NAME or DIR.")],
+    tier: Annotated[
+        str | None, typer.Option(help="Only this tier: disk or remote (default: every tier).")
+    ] = None,
+    older_than: Annotated[
+        str | None, typer.Option(help="Only entries stored longer ago than this, e.g. 7d, 12h.")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Remove entries (all of them, or those older than --older-than); asks first unless --yes."""
+    from .._sizes import parse_duration
+
+    if tier not in (None, "disk", "remote"):
+        raise _fail(f"--tier {tier!r}: allowed: 'disk', 'remote'")
+    cutoff = None
+    if older_than is not None:
+        try:
+            cutoff = time.time() - parse_duration(older_than)
+        except (ValueError, TypeError) as e:
+            raise _fail(f"--older-than {older_than!r}: {e}") from None
+    cache = _open(target)
+    if tier == "remote" and getattr(cache, "_remote", None) is None:
+        raise _fail(f"cache {cache.name!r} has no remote tier")
+    if (tier == "disk" or cutoff is not None) and cache._disk is None:
+        raise _fail(f"cache {cache.name!r} has no disk tier")
+    scope = "every tier" if tier is None else f"the {tier} tier"
+    what = f"{scope} of cache {cache.name!r} in {cache.directory}"
+    what = (f"entries older than {older_than} in " if cutoff else "everything in ") + what
+    if not yes:
+        if not sys.stdin.isatty():
+            raise _fail(f"refusing to remove {what} without confirmation: pass --yes")
+        if not typer.confirm(f"Remove {what}?"):
+            raise _fail("nothing removed")
+    removed: int | None = None
+    if cutoff is not None:
+        old = [e.key for e in cache._disk.entries() if e.stored_at < cutoff]
+        removed = sum(bool(cache._disk.delete(k)) for k in old)
+    elif tier == "disk":
+        cache._disk.clear()
+    elif tier == "remote":
+        cache._remote.clear()
+    else:
+        cache.clear()
+    cache.close()
+    if as_json:
+        typer.echo(json.dumps({"cleared": what, "removed": removed}))
+    else:
+        n = "" if removed is None else f" ({removed} entries)"
+        _console().print(f"removed {what}{n}")
+
+
+# -- verify --------------------------------------------------------------------------------------
+
+
+@app.command("verify")
+def verify_command(
+    target: Annotated[str | None, typer.Argument(help="A cache NAME or DIR.")] = None,
+    repair: Annotated[bool, typer.Option(help="Fix what can be fixed (drop bad entries).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Check every tier's invariants (``Cache.verify``); exit 1 if a problem was found."""
+    from rich.markup import escape
+
+    cache = _open(target)
+    try:
+        report = cache.verify(repair=repair)
+    finally:
+        cache.close()
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2, sort_keys=True))
+    else:
+        console = _console()
+        if report.ok:
+            console.print(f"[green]OK[/] {escape(str(cache.directory))}")
+        for p in report.problems:
+            console.print(f"  - {escape(p)}")
+        if repair:
+            console.print(f"repaired: {report.repaired}")
+    if not report.ok:
+        raise typer.Exit(code=1)
+
+
+# -- advise --------------------------------------------------------------------------------------
+
+
+@app.command("advise")
+def advise_command(
+    trace: Annotated[Path, typer.Argument(help="An access trace (gzip and xz are opened too).")],
+    format: Annotated[
+        str | None, typer.Option("--format", help="The trace format (default: detected).")
+    ] = None,
+    budgets: Annotated[
+        str | None, typer.Option(help="Comma-separated budgets, e.g. 64MiB,256MiB,1GiB.")
+    ] = None,
+    sample: Annotated[
+        float | None, typer.Option(help="Model a sample of the keys at this rate, e.g. 0.01.")
+    ] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write the curve as a PNG here.")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print Advice.to_dict() as JSON.")
+    ] = False,
+) -> None:
+    """Hit ratio, byte hit ratio and load seconds saved of an LRU memory tier at every budget,
+    from a recorded trace, and the smallest budget within one point of the best."""
+    from rich.table import Table
+
+    from .._observe import advisor as _advisor
+
+    if not trace.is_file():
+        raise _fail(f"trace {str(trace)!r} does not exist or is not a file")
+    try:
+        advice, unit = _advisor.advise_command(trace, format, budgets, sample, plot)
+    except (ValueError, TypeError, OSError, ImportError) as e:
+        raise _fail(f"cannot advise on {str(trace)!r}: {e}") from None
+    if as_json:
+        typer.echo(json.dumps(advice.to_dict(), indent=2))
+        return
+    shown = (lambda b: f"{b:,}") if unit == "entries" else _human
+    table = Table(title=f"LRU memory tier on {trace.name} (budgets in {unit})")
+    for col in ("budget", "hit ratio", "byte hit ratio", "seconds saved", ""):
+        table.add_column(col, justify="right")
+    for p in advice.points:
+        mark = "recommended" if p.budget == advice.recommended else ""
+        table.add_row(
+            shown(p.budget), f"{p.hit_ratio:.2%}", f"{p.byte_hit_ratio:.2%}",
+            f"{p.seconds_saved:.3f}", mark, style="bold green" if mark else None,
+        )  # fmt: skip
+    console = _console()
+    console.print(table)
+    sampled = f" (sampled at rate {advice.sampled:g})" if advice.sampled is not None else ""
+    best = max(p.hit_ratio for p in advice.points)
+    console.print(
+        f"recommended budget: {shown(advice.recommended)}{sampled}: the smallest within one "
+        f"point of the best hit ratio shown ({best:.2%})"
+    )
+    if plot is not None:
+        console.print(f"plot written to {plot}")
+
+
+@app.command("demo")
+def demo(
+    directory: Annotated[
+        Path | None,
+        typer.Option(help="Where the demo's cache lives (default: ./.demo-cache)."),
+    ] = None,
+    items: Annotated[
+        int | None,
+        typer.Option(help="Items of 1 MiB (default 96, or MEMCACHE_KIT_DEMO_ITEMS).", min=2),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """Run a real workload and show budgets held, hits per tier, time saved and the advice."""
+    from . import demo as _demo
+
+    _demo.main(directory, items, as_json)
+
+
+def main() -> None:
+    """The console-script entry point (``memcache-kit``)."""
+    app()

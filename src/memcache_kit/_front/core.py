@@ -1,0 +1,431 @@
+"""``CachedCore``: what one decorated function (or method, or cached property) needs.
+
+Keys (design "Keys", "A decorated function's entries"): a call is bound to the signature by a
+plan computed once (``_binding.Plan``); the bound values are the key's *parts*, keyed by
+``_keys.namespaced_key`` within the function's namespace (module, qualname, code fingerprint or
+``version=``, generation). The memory key starts with ``token``, an object made per function and
+generation, so memory keys of different functions never meet; when every part is an
+int/str/bytes/None it is ``(token, *parts)``, which for an all-positional call is
+``(token, *args)``: the wrappers' fast lane builds it without binding. The disk key digests the
+namespace and the parts' canonical encoding, so it is the same in every process and run.
+
+``cache_clear()`` bumps a generation counter stored in the function's cache under a reserved
+key (so processes that resolve the function later start in the new generation) and replaces
+the memory token; the old entries become unreachable and age out of every tier by LRU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy as _copy
+import inspect
+import threading
+import time
+from collections.abc import Callable, Collection, Hashable
+from typing import Any, Final, Generic, TypeVar, cast
+
+from .. import _keys
+from .._cache import (
+    Cache,
+    amemory_only_load,
+    memory_only,
+    memory_only_key,
+    memory_only_load,
+)
+from .._config import get_cache
+from .._keys import BindError, CacheKey, Plan, receiver_part
+from .._shapes import (
+    MISSING,
+    USE_DEFAULT,
+    CacheInfo,
+    UseDefault,
+)
+from .._sizes import parse_duration
+
+__all__ = ["SIMPLE", "TTL", "CachedCore"]
+
+R = TypeVar("R")
+TTL = float | int | str | None
+
+# Types whose Python equality is exactly equality of canonical encodings, typed or not, and
+# which _keys.namespaced_mem keeps as they are. Floats and bools are not here: 1 == 1.0 == True
+# is one key only when typed=False.
+SIMPLE: Final = frozenset({int, str, bytes, type(None)})
+_DISK_MEMO_MAX: Final = 512
+_MEMO_STR_MAX: Final = 256
+_MEMO_INT_BOUND: Final = 2**64
+_FORMAT: Final = "memcache_kit.cached/1"
+
+
+def _memoizable(parts: tuple[Any, ...]) -> bool:
+    """Whether the disk key of ``parts`` may be remembered: ints and strs only (key
+    normalisation leaves them as they are), and small ones, since the memo keeps them alive
+    outside the memory budget (a 10 MB str argument must not be held 512 times)."""
+    for p in parts:
+        t = type(p)
+        if t is str:
+            if len(p) > _MEMO_STR_MAX:
+                return False
+        elif t is not int or not -_MEMO_INT_BOUND < p < _MEMO_INT_BOUND:
+            return False
+    return True
+
+
+class CachedCore(Generic[R]):
+    """Everything one decorated function needs; its wrappers close over one instance."""
+
+    def __init__(
+        self,
+        func: Callable[..., R],
+        *,
+        cache: Cache | str,
+        ttl: TTL | UseDefault,
+        version: Any,
+        key: Callable[..., Any] | None,
+        ignore: Collection[str],
+        typed: bool,
+        copy: bool,
+        hash_files: bool,
+        receiver: bool,
+    ) -> None:
+        if not isinstance(cache, str | Cache):
+            raise TypeError(
+                f"cached(cache={cache!r}): give a cache name (str) or a memcache_kit.Cache"
+            )
+        if isinstance(ignore, str):
+            ignore = (ignore,)
+        self.func = func
+        self.is_async = inspect.iscoroutinefunction(func)
+        self.receiver = receiver
+        self.key_fn = key
+        self.typed = typed
+        self.copy = copy
+        self.hash_files = hash_files
+        self.ttl: TTL | UseDefault = USE_DEFAULT if ttl is USE_DEFAULT else _ttl(ttl)
+        self.module = getattr(func, "__module__", None) or "__main__"
+        self.qualname = getattr(func, "__qualname__", None) or repr(func)
+        self.plan = Plan(func, ignore)
+        if receiver and self.plan.npos == 0:
+            raise TypeError(f"{self.qualname}() is used as a method but takes no 'self' argument")
+        if version is not None:
+            try:
+                _keys.encode(version)
+            except TypeError as e:
+                raise TypeError(f"cached(version={version!r}): {e}") from e
+        self.version = version
+        self.identity: tuple[Any, ...] = ()  # computed at resolution (fingerprinting costs)
+        # The fast lane: all-positional calls of int/str/bytes/None bind to ``args`` itself.
+        self.fast_arity = (
+            self.plan.npos if (self.plan.simple and not receiver and key is None) else -1
+        )
+        self.cache_spec = cache
+        self.cache: Cache | None = None
+        self.token: object = None
+        self.namespace = b""
+        self._lock = threading.Lock()
+        self.hits = 0  # memory-tier hits
+        self.lower_hits = 0  # hits below memory (disk, remote)
+        self.misses = 0  # calls that ran the function
+        self._on_resolve: list[Callable[[CachedCore[R]], None]] = []
+        self.hit_readers: list[Callable[[], int]] = []  # hits counted by the wrappers' fast lane
+        self.before_learn: list[Callable[[], None]] = []  # credit those hits at the old mean
+        # Mean seconds a load of this function took: what the fast lane credits to the cache's
+        # saved_seconds per hit (a per-key lookup of the cost would cost the hit ~0.1 µs).
+        self.mean_cost = [0.0]
+        # The disk keys of recent calls whose arguments are all int/str (flat memory key ->
+        # disk key): a lower-tier hit then skips encoding and hashing the arguments, a third
+        # of its time. Bounded; emptied when full.
+        self._disk_memo: dict[tuple[Any, ...], str] = {}
+
+    # resolution and generations ---------------------------------------------------------------
+    def resolve(self) -> Cache:
+        """The cache, resolved at first use (so configuring after import works)."""
+        cache = self.cache
+        if cache is not None:
+            return cache
+        with self._lock:
+            if self.cache is None:
+                spec = self.cache_spec
+                cache = get_cache(spec) if isinstance(spec, str) else spec
+                if self.version is not None:
+                    marker: tuple[Any, ...] = ("version", self.version)
+                else:
+                    marker = ("code", _keys.fingerprint(self.func))
+                self.identity = (_FORMAT, self.module, self.qualname, marker)
+                generation = _peek(cache, self._generation_key())
+                self._enter(cache, generation if isinstance(generation, int) else 0)
+            assert self.cache is not None
+            return self.cache
+
+    def _generation_key(self) -> tuple[Any, ...]:
+        return ("memcache_kit.generation", *self.identity)
+
+    def _enter(self, cache: Cache, generation: int) -> None:
+        self._disk_memo = {}  # its keys hold the old token
+        self.token = object()
+        self.namespace = _keys.encode((*self.identity, generation))
+        self.cache = cache  # published last: readers that see it see the token too
+        for hook in self._on_resolve:
+            hook(self)
+
+    def clear(self) -> None:
+        cache = self.resolve()
+        with self._lock:
+            gen_key = self._generation_key()
+            generation = _peek(cache, gen_key)
+            generation = (generation if isinstance(generation, int) else 0) + 1
+            cache.set(gen_key, generation, ttl=None)
+            self.hits = self.lower_hits = self.misses = 0
+            self._enter(cache, generation)
+
+    # keys -------------------------------------------------------------------------------------
+    def make_key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> CacheKey:
+        """The ``CacheKey`` of a call; ``BindError`` when the call does not fit the signature."""
+        cache = self.resolve()
+        portable = True
+        if self.key_fn is not None:
+            parts: tuple[Any, ...] = (self.key_fn(*args, **kwargs),)
+        else:
+            parts = self.plan.bind(args, kwargs)
+            if self.receiver:
+                part, portable = receiver_part(parts[0], _keys.encode)
+                parts = (part, *parts[1:])
+        typed, hash_files = self.typed, self.hash_files
+        if portable:
+            plain = _memoizable(parts)
+            if plain:
+                flat = (self.token, *parts)
+                disk = self._disk_memo.get(flat)
+                if disk is not None:
+                    return CacheKey(flat, disk, lambda: _keys.short_repr(parts))
+            try:
+                key = _keys.namespaced_key(
+                    self.namespace, self.token, parts, typed=typed, hash_files=hash_files
+                )
+            except TypeError as e:
+                raise self._unencodable(e, 0) from e
+            # namespaced_key's memory key is (token, normalised parts). When every normalised
+            # part is an int/str/bytes/None, flatten it to (token, *parts): what the wrappers'
+            # fast lane builds from ``args``, and a tuple less to hash on every lookup. The
+            # flattening depends only on the normalised parts, so equal encodings still give
+            # equal memory keys; a flat key never equals a nested one (a simple part is never
+            # a tuple, and a flat key of two or more parts is longer).
+            inner = key.mem[1]  # type: ignore[index]
+            if type(inner) is tuple and SIMPLE.issuperset(map(type, inner)):
+                flat = (self.token, *inner)
+                if plain:  # then inner is parts: the memo above finds this key next time
+                    return CacheKey(flat, lambda: self._memo_disk(flat, key), lambda: key.label)
+                return CacheKey(flat, lambda: key.disk, lambda: key.label)
+            return key
+        try:
+            rest = _keys.namespaced_mem(None, parts[1:], typed=typed, hash_files=hash_files)
+        except TypeError as e:
+            raise self._unencodable(e, 1) from e
+        # Keyed by an instance token: this process's memory tier only (see _memory_only_load).
+        mem = (self.token, parts[0], rest)
+        tier = cache._memory
+        if tier is not None:
+            parts[0].entries[mem] = tier.delete  # dropped when the instance dies
+        return CacheKey(mem, memory_only, self.qualname)
+
+    def _memo_disk(self, flat: tuple[Any, ...], key: CacheKey) -> str:
+        disk = key.disk
+        memo = self._disk_memo
+        if len(memo) >= _DISK_MEMO_MAX:
+            memo.clear()
+        memo[flat] = disk
+        return disk
+
+    def _unencodable(self, error: TypeError, offset: int) -> TypeError:
+        # The encoder's path ("[2]['a']") locates the culprit within the parts; map its first
+        # index to the parameter it came from.
+        path: str = getattr(error, "path", "") or ""
+        index, rest = -1, ""
+        if path.startswith("[") and "]" in path:
+            with contextlib.suppress(ValueError):
+                index = int(path[1 : path.index("]")]) + offset
+                rest = path[path.index("]") + 1 :]
+        culprit = getattr(error, "type", None)
+        of = f" of type {culprit.__qualname__}" if isinstance(culprit, type) else ""
+        names = self.plan.names
+        if self.key_fn is not None:
+            where, hint = "the key= function's result", "return encodable parts from key="
+        elif self.receiver and index == 0:
+            where = f"{names[0]!r}"
+            hint = "define __cache_key__() on its class, or pass key=... to build the key"
+        elif 0 <= index < len(names):
+            name = names[index]
+            where = f"argument {name!r}" + (f" (at {rest})" if rest else "")
+            hint = f"pass key=... to build the key yourself, or ignore=({name!r},) to leave it out"
+        else:
+            where = "an argument"
+            hint = "pass key=... to build the key yourself, or ignore=(...) to leave it out"
+        return TypeError(
+            f"{self.module}.{self.qualname}(): {where}{of} cannot be part of a cache key; "
+            f"{hint}. ({error})"
+        )
+
+    # calls ------------------------------------------------------------------------------------
+    def call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
+        try:
+            key = self.make_key(args, kwargs)
+        except BindError:
+            return self.func(*args, **kwargs)  # raises Python's own TypeError for the call
+        cache = self.cache
+        assert cache is not None
+        value = cache._mem_get(key.mem)
+        if value is not MISSING:
+            self.hits += 1
+            return cast(R, self._out(cache, key.mem, value))
+        ran = False
+
+        def load() -> R:
+            nonlocal ran
+            ran = True
+            started = time.perf_counter()
+            value = self.func(*args, **kwargs)
+            self._learn(time.perf_counter() - started)
+            return value
+
+        if memory_only_key(key):
+            value = memory_only_load(cache, key, load, self.ttl)
+        else:
+            value = cache._get_or_load(key, load, self.ttl)
+        self._count(ran)
+        return value if not self.copy or cache._copy else _copy.deepcopy(value)
+
+    async def acall(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        try:
+            key = self.make_key(args, kwargs)
+        except BindError:
+            return await self.func(*args, **kwargs)  # type: ignore[misc]
+        cache = self.cache
+        assert cache is not None
+        value = cache._mem_get(key.mem)
+        if value is not MISSING:
+            self.hits += 1
+            return self._out(cache, key.mem, value)
+        ran = False
+
+        async def load() -> Any:
+            nonlocal ran
+            ran = True
+            started = time.perf_counter()
+            value = await self.func(*args, **kwargs)  # type: ignore[misc]
+            self._learn(time.perf_counter() - started)
+            return value
+
+        if memory_only_key(key):
+            value = await amemory_only_load(cache, key, load, self.ttl)
+        else:
+            value = await cache._aget_or_load(key, load, self.ttl)
+        self._count(ran)
+        return value if not self.copy or cache._copy else _copy.deepcopy(value)
+
+    def _out(self, cache: Cache, mem: Hashable, value: Any) -> Any:
+        # A memory hit: what Cache._get does (credit the saved load time, copy when asked).
+        if cache._costs:
+            cache._credit(mem)
+        if self.copy or cache._copy:
+            return _copy.deepcopy(value)
+        return value
+
+    def _learn(self, seconds: float) -> None:
+        for credit in self.before_learn:
+            credit()
+        mean = self.mean_cost
+        mean[0] += (seconds - mean[0]) / (self.misses + 1)
+
+    def _count(self, ran: bool) -> None:
+        if ran:
+            self.misses += 1
+        else:
+            self.lower_hits += 1
+
+    def invalidate(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        """Drop one entry from every tier; whether there was one."""
+        key = self._key_or_error("invalidate", args, kwargs)
+        assert self.cache is not None
+        if memory_only_key(key):
+            tier = self.cache._memory
+            return tier.delete(key.mem) if tier is not None else False
+        return self.cache._delete(key)
+
+    def refresh(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
+        """Run the function now and overwrite its entry."""
+        key = self._key_or_error("refresh", args, kwargs)
+        value = self.func(*args, **kwargs)
+        self.misses += 1
+        self._store(key, value)
+        return value if not self.copy else _copy.deepcopy(value)
+
+    async def arefresh(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        key = self._key_or_error("refresh", args, kwargs)
+        value = await self.func(*args, **kwargs)  # type: ignore[misc]
+        self.misses += 1
+        await asyncio.to_thread(self._store, key, value)
+        return value if not self.copy else _copy.deepcopy(value)
+
+    def _store(self, key: CacheKey, value: Any) -> None:
+        cache = self.cache
+        assert cache is not None
+        if memory_only_key(key):
+            tier = cache._memory
+            if tier is not None:
+                tier.set(key.mem, value, expire_at=cache._expire_at(self.ttl))
+        else:
+            cache._set(key, value, self.ttl)
+
+    def _key_or_error(self, what: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> CacheKey:
+        try:
+            return self.make_key(args, kwargs)
+        except BindError:
+            pass
+        sig = inspect.signature(self.func)
+        try:
+            sig.bind(*args, **kwargs)
+        except TypeError as e:
+            raise TypeError(f"{self.qualname}.{what}(): {e}") from None
+        raise TypeError(f"{self.qualname}.{what}(): arguments do not fit {sig}")
+
+    def info(self) -> CacheInfo:
+        cache = self.resolve()
+        stats = cache.stats()
+        memory = stats.tiers.get("memory")
+        memory_on = memory is not None and memory.budget > 0
+        lower = [name for name in stats.tiers if name != "memory"]
+        hits = self.hits + sum(reader() for reader in self.hit_readers)
+        tiers: dict[str, tuple[int, int]] = {}
+        if memory_on:
+            tiers["memory"] = (hits, self.lower_hits + self.misses)
+        if lower:
+            tiers[lower[0]] = (self.lower_hits, self.misses)
+        return CacheInfo(
+            hits=hits + self.lower_hits,
+            misses=self.misses,
+            maxsize=memory.budget if memory is not None else 0,
+            currsize=memory.bytes if memory is not None else 0,
+            tiers=tiers,
+        )
+
+
+def _ttl(ttl: TTL) -> float | None:
+    if ttl is None:
+        return None
+    if isinstance(ttl, bool) or not isinstance(ttl, int | float | str):
+        raise TypeError(f"ttl={ttl!r}: give seconds (a number), a string like '10m', or None")
+    try:
+        seconds = parse_duration(ttl)
+    except ValueError as e:
+        raise ValueError(f"ttl={ttl!r}: {e}") from e
+    if not seconds > 0:
+        raise ValueError(f"ttl={ttl!r} must be positive (or None: never expires)")
+    return seconds
+
+
+def _peek(cache: Cache, key: Any) -> Any:
+    """Read the cache's bookkeeping entry ``key`` (0 when absent) without it counting as a
+    request in a recorded trace: the advisor should see the function's calls only."""
+    value = cache._lookup(_keys.make_key(key))
+    return 0 if value is MISSING else value
