@@ -279,7 +279,7 @@ class Cache(SpillMixin, AsyncMixin):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _after_fork_in_child(self) -> None:
+    def _reset_after_fork(self) -> None:
         # Threads of the parent do not exist here: their loads and held stripes never finish.
         self._flight.after_fork()
         self._stripes = [threading.Lock() for _ in range(STRIPES)]
@@ -888,10 +888,15 @@ class Cache(SpillMixin, AsyncMixin):
 
 # Installed by the registry, which this module may not import: turns a named cache unpickled
 # in another process (a spawned worker) into that process's instance of the name.
-adopt_named: Callable[[str, dict[str, Any]], Cache] | None = None
+_adopter: list[Callable[[str, dict[str, Any]], Cache]] = []
+
+
+def set_adopter(adopt: Callable[[str, dict[str, Any]], Cache]) -> None:
+    """Let the registry of named caches adopt a named cache unpickled in this process."""
+    _adopter[:] = [adopt]
 
 
 def _rebuild(name: str, settings: dict[str, Any], named: bool = False) -> Cache:
-    if named and adopt_named is not None:
-        return adopt_named(name, settings)
+    if named and _adopter:
+        return _adopter[0](name, settings)
     return Cache(name, **settings)

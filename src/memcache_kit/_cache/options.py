@@ -256,13 +256,13 @@ _fork_hooks: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def on_fork(obj: Any) -> None:
-    """Call ``obj._after_fork_in_child()`` in the child after every ``os.fork()``."""
+    """Call ``obj._reset_after_fork()`` in the child after every ``os.fork()``."""
     _fork_hooks.add(obj)
 
 
 def _after_fork_in_child() -> None:
     for obj in list(_fork_hooks):
-        hook: Callable[[], None] = obj._after_fork_in_child
+        hook: Callable[[], None] = obj._reset_after_fork
         hook()
 
 

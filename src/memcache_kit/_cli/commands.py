@@ -301,13 +301,15 @@ def ls_command(
 
     if sort not in _SORTS:
         raise _fail(f"--sort {sort!r}: allowed: {', '.join(map(repr, _SORTS))}")
+    from .._cache import handle
+
     cache = _open(target)
-    disk = cache._disk
-    if disk is None:
+    door = handle(cache)
+    if not door.has_tier("disk"):
         raise _fail(f"cache {cache.name!r} has no disk tier: nothing outlives its process to list")
     now = time.time()
     try:
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "key": e.key,
                 "label": e.label,
@@ -318,7 +320,7 @@ def ls_command(
                 "expire_at": e.expire_at,
                 "age": now - e.stored_at,
             }
-            for e in disk.entries()
+            for e in door.disk_entries()
         ]
     finally:
         cache.close()
@@ -366,10 +368,13 @@ def clear_command(
             cutoff = time.time() - parse_duration(older_than)
         except (ValueError, TypeError) as e:
             raise _fail(f"--older-than {older_than!r}: {e}") from None
+    from .._cache import handle
+
     cache = _open(target)
-    if tier == "remote" and getattr(cache, "_remote", None) is None:
+    door = handle(cache)
+    if tier == "remote" and not door.has_tier("remote"):
         raise _fail(f"cache {cache.name!r} has no remote tier")
-    if (tier == "disk" or cutoff is not None) and cache._disk is None:
+    if (tier == "disk" or cutoff is not None) and not door.has_tier("disk"):
         raise _fail(f"cache {cache.name!r} has no disk tier")
     scope = "every tier" if tier is None else f"the {tier} tier"
     what = f"{scope} of cache {cache.name!r} in {cache.directory}"
@@ -381,12 +386,9 @@ def clear_command(
             raise _fail("nothing removed")
     removed: int | None = None
     if cutoff is not None:
-        old = [e.key for e in cache._disk.entries() if e.stored_at < cutoff]
-        removed = sum(bool(cache._disk.delete(k)) for k in old)
-    elif tier == "disk":
-        cache._disk.clear()
-    elif tier == "remote":
-        cache._remote.clear()
+        removed = door.delete_disk_older_than(cutoff)
+    elif tier is not None:
+        door.clear_tier(tier)
     else:
         cache.clear()
     cache.close()

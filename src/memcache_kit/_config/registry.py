@@ -15,8 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .._cache import Cache
-from .._cache import cache as _cache_module
+from .._cache import Cache, handle, set_adopter
 from .._errors import CacheWarning, ConfigError
 from .._settings import settings
 from .._tiers.memory import governor
@@ -98,7 +97,7 @@ def get_cache(name: str = "default") -> Cache:
         if record is not None:
             args["record"] = record
         cache = Cache(name, **args)
-        cache._named = True
+        handle(cache).mark_named()
         _caches[name] = cache
         _built[name] = eff
         return cache
@@ -112,7 +111,7 @@ def _adopt(name: str, settings: dict[str, Any]) -> Cache:
     of the name differs keeps it, and the rebuilt cache stays independent."""
     with _lock:
         cache = _caches.get(name)
-        if cache is not None and cache._settings() == settings:
+        if cache is not None and handle(cache).settings() == settings:
             return cache
         eff: dict[str, Value] | None = None
         if cache is None and _config.NAME_PATTERN.match(name):
@@ -126,13 +125,13 @@ def _adopt(name: str, settings: dict[str, Any]) -> Cache:
                 eff = None  # get_cache() here would raise it; the rebuilt cache still works
         rebuilt = Cache(name, **settings)
         if eff is not None:
-            rebuilt._named = True
+            handle(rebuilt).mark_named()
             _caches[name] = rebuilt
             _built[name] = eff
         return rebuilt
 
 
-_cache_module.adopt_named = _adopt
+set_adopter(_adopt)
 
 
 def configure(source: str | Path | Mapping[str, Any]) -> None:

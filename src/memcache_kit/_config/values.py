@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import _serial, _settings, _sizes
-from .._cache import options as _cache_env
+from .._cache import REMOTE_SCHEMES
+from .._cache import default_directory as _cache_directory
 from .._errors import ConfigError
 
 __all__ = [
@@ -302,7 +303,7 @@ def _record(raw: Any, ctx: _Ctx) -> bool | Path:
 def _remote(raw: Any, ctx: _Ctx) -> str | None:
     if _is_off(raw):
         return None
-    if not isinstance(raw, str) or not raw.startswith(_cache_env.REMOTE_SCHEMES):
+    if not isinstance(raw, str) or not raw.startswith(REMOTE_SCHEMES):
         raise _Invalid(
             "not a Redis URL: use redis://host:port/db, rediss://host:port/db (TLS), "
             "redis+cluster://host:port or unix:///path/to/redis.sock"
@@ -387,7 +388,7 @@ _DEFAULTS: dict[str, tuple[Any, Any]] = {
 
 def default_directory(name: str) -> Path:
     # The same place Cache(name) uses without directory=, so `config show` tells the truth.
-    return _cache_env.default_directory(name)
+    return _cache_directory(name)
 
 
 def cache_defaults(name: str) -> dict[str, Value]:

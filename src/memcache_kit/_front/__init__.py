@@ -6,7 +6,7 @@ methods, the property descriptor); ``lazy`` (proxies); ``datasets`` (``LazyDatas
 ``worker_init_fn``) and ``arrays`` (``open_array``, ``materialize``).
 
 The fronts use a ``Cache`` through its public API and the handle ``_cache`` documents
-(``_cache.handle``), never through its private attributes.
+(``_cache.door``), never through its private attributes.
 """
 
 from __future__ import annotations

@@ -10,7 +10,9 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+from .._keys import CacheKey, encode
 
 if TYPE_CHECKING:
     import numpy as np
@@ -50,18 +52,24 @@ def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + ".memcache_kit.json")
 
 
-def _identity_of(ds: Sequence[Any], key: Any) -> str:
-    from .datasets import LazyDataset
+@runtime_checkable
+class KeyedDataset(Protocol):
+    """A dataset that knows its items' cache keys and loads them untransformed:
+    ``LazyDataset`` (a protocol here, since ``datasets`` imports this module)."""
 
+    def __len__(self) -> int: ...
+    def item_key(self, i: int) -> CacheKey: ...
+    def load(self, i: int) -> Any: ...
+
+
+def _identity_of(ds: Sequence[Any], key: Any) -> str:
     h = hashlib.blake2b(digest_size=16)
     if key is not None:
-        from .._keys import encode
-
         try:
             h.update(b"key\0" + encode(key))
         except TypeError as e:
             raise TypeError(f"materialize(): key={key!r} cannot be encoded: {e}") from e
-    elif isinstance(ds, LazyDataset):
+    elif isinstance(ds, KeyedDataset):
         h.update(b"lazy\0")
         for i in range(len(ds)):
             h.update(ds.item_key(i).disk.encode())
@@ -91,8 +99,6 @@ def materialize(
     """
     import numpy as np
 
-    from .datasets import LazyDataset
-
     p = Path(path)
     if p.suffix != ".npy":
         raise ValueError(f"materialize(): path {str(path)!r} must end in .npy")
@@ -117,7 +123,7 @@ def materialize(
                 "choose another path"
             )
 
-    get = ds.load if isinstance(ds, LazyDataset) else ds.__getitem__
+    get = ds.load if isinstance(ds, KeyedDataset) else ds.__getitem__
     first = np.asarray(get(0))
     tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
     try:

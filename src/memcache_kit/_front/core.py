@@ -26,13 +26,7 @@ from collections.abc import Callable, Collection, Hashable
 from typing import Any, Final, Generic, TypeVar, cast
 
 from .. import _keys
-from .._cache import (
-    Cache,
-    amemory_only_load,
-    memory_only,
-    memory_only_key,
-    memory_only_load,
-)
+from .._cache import Cache, Handle, handle, memory_only, memory_only_key
 from .._config import get_cache
 from .._keys import BindError, CacheKey, Plan, receiver_part
 from .._shapes import (
@@ -121,6 +115,7 @@ class CachedCore(Generic[R]):
         )
         self.cache_spec = cache
         self.cache: Cache | None = None
+        self.door: Handle | None = None  # the cache's handle (set with ``cache``)
         self.token: object = None
         self.namespace = b""
         self._lock = threading.Lock()
@@ -165,6 +160,7 @@ class CachedCore(Generic[R]):
         self._disk_memo = {}  # its keys hold the old token
         self.token = object()
         self.namespace = _keys.encode((*self.identity, generation))
+        self.door = handle(cache)
         self.cache = cache  # published last: readers that see it see the token too
         for hook in self._on_resolve:
             hook(self)
@@ -182,7 +178,7 @@ class CachedCore(Generic[R]):
     # keys -------------------------------------------------------------------------------------
     def make_key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> CacheKey:
         """The ``CacheKey`` of a call; ``BindError`` when the call does not fit the signature."""
-        cache = self.resolve()
+        self.resolve()
         portable = True
         if self.key_fn is not None:
             parts: tuple[Any, ...] = (self.key_fn(*args, **kwargs),)
@@ -224,9 +220,8 @@ class CachedCore(Generic[R]):
             raise self._unencodable(e, 1) from e
         # Keyed by an instance token: this process's memory tier only (see _memory_only_load).
         mem = (self.token, parts[0], rest)
-        tier = cache._memory
-        if tier is not None:
-            parts[0].entries[mem] = tier.delete  # dropped when the instance dies
+        assert self.door is not None
+        parts[0].entries[mem] = self.door.delete_local  # dropped when the instance dies
         return CacheKey(mem, memory_only, self.qualname)
 
     def _memo_disk(self, flat: tuple[Any, ...], key: CacheKey) -> str:
@@ -272,12 +267,12 @@ class CachedCore(Generic[R]):
             key = self.make_key(args, kwargs)
         except BindError:
             return self.func(*args, **kwargs)  # raises Python's own TypeError for the call
-        cache = self.cache
-        assert cache is not None
-        value = cache._mem_get(key.mem)
+        door = self.door
+        assert door is not None
+        value = door.mem_get(key.mem)
         if value is not MISSING:
             self.hits += 1
-            return cast(R, self._out(cache, key.mem, value))
+            return cast(R, self._out(door, key.mem, value))
         ran = False
 
         def load() -> R:
@@ -289,23 +284,23 @@ class CachedCore(Generic[R]):
             return value
 
         if memory_only_key(key):
-            value = memory_only_load(cache, key, load, self.ttl)
+            value = door.get_or_load_local(key, load, self.ttl)
         else:
-            value = cache._get_or_load(key, load, self.ttl)
+            value = door.get_or_load(key, load, self.ttl)
         self._count(ran)
-        return value if not self.copy or cache._copy else _copy.deepcopy(value)
+        return value if not self.copy or door.copies else _copy.deepcopy(value)
 
     async def acall(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         try:
             key = self.make_key(args, kwargs)
         except BindError:
             return await self.func(*args, **kwargs)  # type: ignore[misc]
-        cache = self.cache
-        assert cache is not None
-        value = cache._mem_get(key.mem)
+        door = self.door
+        assert door is not None
+        value = door.mem_get(key.mem)
         if value is not MISSING:
             self.hits += 1
-            return self._out(cache, key.mem, value)
+            return self._out(door, key.mem, value)
         ran = False
 
         async def load() -> Any:
@@ -317,19 +312,17 @@ class CachedCore(Generic[R]):
             return value
 
         if memory_only_key(key):
-            value = await amemory_only_load(cache, key, load, self.ttl)
+            value = await door.aget_or_load_local(key, load, self.ttl)
         else:
-            value = await cache._aget_or_load(key, load, self.ttl)
+            value = await door.aget_or_load(key, load, self.ttl)
         self._count(ran)
-        return value if not self.copy or cache._copy else _copy.deepcopy(value)
+        return value if not self.copy or door.copies else _copy.deepcopy(value)
 
-    def _out(self, cache: Cache, mem: Hashable, value: Any) -> Any:
-        # A memory hit: what Cache._get does (credit the saved load time, copy when asked).
-        if cache._costs:
-            cache._credit(mem)
-        if self.copy or cache._copy:
-            return _copy.deepcopy(value)
-        return value
+    def _out(self, door: Handle, mem: Hashable, value: Any) -> Any:
+        # A memory hit: credited with the saved load time; copied when either side asks.
+        if self.copy and not door.copies:
+            return _copy.deepcopy(door.hit(mem, value))
+        return door.hit(mem, value)
 
     def _learn(self, seconds: float) -> None:
         for credit in self.before_learn:
@@ -346,11 +339,10 @@ class CachedCore(Generic[R]):
     def invalidate(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
         """Drop one entry from every tier; whether there was one."""
         key = self._key_or_error("invalidate", args, kwargs)
-        assert self.cache is not None
+        assert self.door is not None
         if memory_only_key(key):
-            tier = self.cache._memory
-            return tier.delete(key.mem) if tier is not None else False
-        return self.cache._delete(key)
+            return self.door.delete_local(key.mem)
+        return self.door.delete(key)
 
     def refresh(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
         """Run the function now and overwrite its entry."""
@@ -368,14 +360,12 @@ class CachedCore(Generic[R]):
         return value if not self.copy else _copy.deepcopy(value)
 
     def _store(self, key: CacheKey, value: Any) -> None:
-        cache = self.cache
-        assert cache is not None
+        door = self.door
+        assert door is not None
         if memory_only_key(key):
-            tier = cache._memory
-            if tier is not None:
-                tier.set(key.mem, value, expire_at=cache._expire_at(self.ttl))
+            door.set_local(key.mem, value, self.ttl)
         else:
-            cache._set(key, value, self.ttl)
+            door.set(key, value, self.ttl)
 
     def _key_or_error(self, what: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> CacheKey:
         try:
@@ -427,5 +417,5 @@ def _ttl(ttl: TTL) -> float | None:
 def _peek(cache: Cache, key: Any) -> Any:
     """Read the cache's bookkeeping entry ``key`` (0 when absent) without it counting as a
     request in a recorded trace: the advisor should see the function's calls only."""
-    value = cache._lookup(_keys.make_key(key))
+    value = handle(cache).lookup(_keys.make_key(key))
     return 0 if value is MISSING else value

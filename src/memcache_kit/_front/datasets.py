@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from .._cache import Cache
+from .._cache import Cache, handle
 from .._keys import CacheKey
 from .._shapes import USE_DEFAULT, UseDefault
 from .arrays import materialize, open_array
@@ -151,7 +151,7 @@ class LazyDataset:
         parts = (self._key, desc) if self._key is not None else desc
         key = entry_key(self._namespace, self._namespace, parts, f"LazyDataset item {pos}")
         loader = self._loader
-        return self._cache_here()._get_or_load(key, lambda: loader(desc), self._ttl)
+        return handle(self._cache_here()).get_or_load(key, lambda: loader(desc), self._ttl)
 
     def _resolved_cache(self) -> Cache:
         cache = self._cache
@@ -203,6 +203,7 @@ class LazyDataset:
             raise ValueError(f"prefetch(): workers={workers!r} is not allowed: give an int >= 1")
         show = sys.stderr.isatty() if progress is None else bool(progress)
         cache = self._cache_here()
+        door = handle(cache)
         loader = self._loader
         loaded = 0
         count_lock = threading.Lock()
@@ -218,7 +219,7 @@ class LazyDataset:
                     loaded += 1
                 return value
 
-            cache._get_or_load(self._key_at(pos), load, self._ttl)
+            door.get_or_load(self._key_at(pos), load, self._ttl)
 
         from tqdm.auto import tqdm
 

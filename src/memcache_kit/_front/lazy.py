@@ -14,7 +14,7 @@ from typing import Any, Generic, TypeVar, cast
 from lazy_object_proxy.slots import Proxy as _SlotsProxy
 
 from .. import _keys
-from .._cache import Cache
+from .._cache import Cache, handle
 from .._config import get_cache
 from .._keys import CacheKey
 from .._shapes import USE_DEFAULT, UseDefault
@@ -64,8 +64,7 @@ def check_cache_spec(spec: object, what: str) -> str | Cache:
 
 def in_memory(cache: Cache, key: CacheKey) -> bool:
     """Whether this process's memory tier holds ``key`` now (no load, no promotion, no stats)."""
-    tier = cache._memory
-    return tier is not None and key.mem in tier
+    return handle(cache).in_memory(key)
 
 
 class _Recipe(Generic[T]):
@@ -104,7 +103,7 @@ class _Recipe(Generic[T]):
         return cache
 
     def value(self) -> T:
-        return self.get_cache()._get_or_load(self.ckey, self.call, self.ttl)
+        return handle(self.get_cache()).get_or_load(self.ckey, self.call, self.ttl)
 
     def describe(self) -> str:
         name = getattr(self.loader, "__qualname__", None) or repr(self.loader)

@@ -11,9 +11,8 @@ import time
 from collections.abc import Callable, Hashable, Iterator
 from typing import Any, Final, Generic, TypeVar, overload
 
-from .._cache import Cache
+from .._cache import Cache, Handle, Lane
 from .._shapes import USE_DEFAULT, CacheInfo, UseDefault
-from .._tiers.memory import Lane
 from .core import SIMPLE, TTL, CachedCore
 
 __all__ = ["CachedMethod", "CachedProperty", "function_wrapper"]
@@ -48,7 +47,7 @@ def function_wrapper(core: CachedCore[Any]) -> Callable[..., Any]:
     last: list[Any] = [None]
     lane: Lane | _Idle = _IDLE
     tier: object = _NO_TIER  # the tier the lane is of (None: the cache has no memory tier)
-    cache: Cache | None = None
+    door: Handle | None = None  # the cache's handle, once the function is resolved
     now = time.time
 
     def attach(fold: bool) -> None:
@@ -57,36 +56,33 @@ def function_wrapper(core: CachedCore[Any]) -> Callable[..., Any]:
         # new data dict also sees its lane; one that sees an old dict with a new move misses
         # (the key is not in the new recency index).
         nonlocal data, move, tick, last, lane, tier
-        assert cache is not None
+        assert door is not None
         old = lane
-        current = cache._memory
-        # Inline the tier's hit only when the cache's own memory read is the tier's plain
-        # ``get``: a cache that wraps it (recording an access trace, copying hits) must see
-        # every hit, so then every call goes through ``core.call`` and ``cache._mem_get``.
-        plain = current is not None and cache._mem_get is current.get and not cache._copy
-        new = current.lane() if current is not None and plain else None
-        tier = current
+        # The handle inlines the tier's hit only when the cache's own memory read is the
+        # tier's plain ``get``: a cache that wraps it (recording an access trace, copying
+        # hits) must see every hit, so then every call goes through ``core.call``.
+        tier = door.memory_tier()
+        new = door.lane(core.mean_cost)
         old.credit()
         if new is None:
             lane = _IDLE
             tick, move, last, data = _IDLE_TICKS, _no_move, [None], _NO_DATA
         else:
-            new.saved, new.cost = cache._saved, core.mean_cost
             lane = new
             tick, move, last, data = new.tick, new.move, new.last, new.data
         if fold:  # same generation, new tier: the function keeps the hits it had
             core.hits += old.hits
 
     def on_resolve(c: CachedCore[Any]) -> None:
-        nonlocal tok, cache
-        cache = c.cache
+        nonlocal tok, door
+        door = c.door
         tok = c.token
         attach(False)  # a new generation counts its hits from 0
 
     def missed() -> None:
         # The cache replaces its memory tier when it reopens or is resized from 0 (a
         # replaced tier is drained first, so an old lane can only miss).
-        if cache is not None and cache._memory is not tier:
+        if door is not None and door.memory_tier() is not tier:
             attach(True)
 
     core._on_resolve.append(on_resolve)

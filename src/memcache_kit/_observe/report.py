@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from .._cache import handle
 from .._shapes import CacheStats
 
 __all__ = ["MemoryReport", "TypeRow", "report"]
@@ -118,12 +119,11 @@ def report(cache: Any, *, deep: bool = False) -> MemoryReport:
     """
     stats: CacheStats = cache.stats()
     mem = stats.tiers.get("memory")
-    tier = getattr(cache, "_memory", None)
-    if tier is None or mem is None:
+    door = handle(cache)
+    if mem is None or not door.has_tier("memory"):
         return MemoryReport(stats.name, 0, 0, 0, [], [] if deep else None)
-    rows = _table(tier.items_by_type())
+    rows = _table(door.memory_items_by_type())
     deep_rows = None
     if deep:
-        values = [e.value for e in list(tier._data.values())]
-        deep_rows = _deep(values)
+        deep_rows = _deep(door.memory_values())
     return MemoryReport(stats.name, mem.budget, mem.bytes, mem.items, rows, deep_rows)

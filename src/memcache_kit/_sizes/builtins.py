@@ -19,6 +19,7 @@ from . import walk as _w
 from .walk import (
     _MEDIUM_INT,
     _ONE_DIGIT_INT,
+    Dispatch,
     _Handler,
     _Walk,
 )
@@ -183,3 +184,9 @@ def _pympler(walk: _Walk, obj: Any, budget: int, depth: int) -> None:
     except Exception:  # pympler cannot size every C type; its shallow size is the honest floor
         size = sys.getsizeof(obj, 0)
     walk.charge(obj, int(size))
+
+
+Dispatch.builtin.update(_BUILTIN)
+Dispatch.free_types.update(_FREE_TYPES)
+Dispatch.free, Dispatch.instance, Dispatch.pympler = _free, _instance, _pympler
+Dispatch.plain_instance = _plain_instance

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .builtins import _leaf
-from .walk import _Handler
+from .walk import Dispatch, _Handler
 
 if TYPE_CHECKING:
     from .walk import _Walk
@@ -189,6 +189,7 @@ LIBRARIES: dict[str, Callable[[type], _Handler | None]] = {
     "pyarrow": _pyarrow_handler,
     "torch": _torch_handler,
 }
+Dispatch.libraries.update(LIBRARIES)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import random
 import sys
 from collections.abc import Callable, Sequence
 from itertools import pairwise
-from typing import Any
+from typing import Any, ClassVar
 
 __all__ = ["Sizer", "register_sizer", "sizeof"]
 
@@ -82,36 +82,41 @@ def _handler_for(t: type) -> _Handler:
     return h
 
 
-def _resolve(t: type) -> _Handler:
-    # Both import this module; imported here, once per new type (results are cached).
-    from .builtins import (
-        _BUILTIN,
-        _FREE_TYPES,
-        _free,
-        _instance,
-        _plain_instance,
-        _pympler,
-    )
-    from .libraries import LIBRARIES
+class Dispatch:
+    """What the walk dispatches to, filled at import by ``builtins`` (the sizers of builtins
+    and plain objects, and the fallbacks) and ``libraries`` (by a type's top-level module).
+    Both import this module, so it cannot import them; the package's face imports both before
+    anything is sized."""
 
+    builtin: ClassVar[dict[type, _Handler]] = {}
+    free_types: ClassVar[set[type]] = set()
+    libraries: ClassVar[dict[str, Callable[[type], _Handler | None]]] = {}
+    free: ClassVar[_Handler]
+    instance: ClassVar[_Handler]
+    pympler: ClassVar[_Handler]
+    plain_instance: ClassVar[Callable[[type], bool]]
+
+
+def _resolve(t: type) -> _Handler:
+    d = Dispatch
     for klass in t.__mro__:
         fn = _registered.get(klass)
         if fn is not None:
             return _registered_handler(fn, klass)
-    if issubclass(t, type) or t in _FREE_TYPES:
-        return _free
+    if issubclass(t, type) or t in d.free_types:
+        return d.free
     for klass in t.__mro__:
-        h = _BUILTIN.get(klass)
+        h = d.builtin.get(klass)
         if h is not None:
             return h
         root = klass.__module__.partition(".")[0]
-        if root in LIBRARIES:
-            lib = LIBRARIES[root](t)
+        if root in d.libraries:
+            lib = d.libraries[root](t)
             if lib is not None:
                 return lib
-    if _plain_instance(t):
-        return _instance
-    return _pympler
+    if d.plain_instance(t):
+        return d.instance
+    return d.pympler
 
 
 def _registered_handler(fn: Sizer, klass: type) -> _Handler:

@@ -48,6 +48,7 @@ from .codec import (
 from .files import FileStore, UnsafeDirectory, ensure_directory
 from .handles import GATE, Handles
 from .health import Health
+from .verify import sweep_orphans, verify
 
 __all__ = ["DiskEntry", "DiskTier", "INLINE_MAX"]
 
@@ -543,8 +544,6 @@ class DiskTier:
         self._stale.clear()
         self._stale_overflow = False
         with contextlib.suppress(*_FAULTS):
-            from .verify import sweep_orphans
-
             sweep_orphans(self)
 
     # observing --------------------------------------------------------------------------------
@@ -597,8 +596,6 @@ class DiskTier:
 
     @_gated
     def verify(self, repair: bool = False) -> tuple[list[str], int, dict[str, Any]]:
-        from .verify import verify
-
         return verify(self, repair)
 
 

@@ -11,21 +11,44 @@ rewritten and the budget enforced; the count of repairs is returned.
 from __future__ import annotations
 
 import json
+import sqlite3
 import stat
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
-from ..._serial import SealError
+from ..._serial import SealError, Signer
 from . import index as ix
-from .files import DATA_DIR, is_data_name, writer_gone
+from .files import DATA_DIR, FileStore, is_data_name, writer_gone
 
-if TYPE_CHECKING:
-    from .tier import DiskTier
+
+class Tier(Protocol):
+    """What verification reads of the tier (``tier.DiskTier`` is one: it hands itself over;
+    a protocol here, since the tier imports this module)."""
+
+    directory: Path
+
+    @property
+    def budget(self) -> int: ...
+    @property
+    def degraded(self) -> bool: ...
+    @property
+    def bad_entries(self) -> dict[str, int]: ...
+    @property
+    def faults(self) -> dict[str, int]: ...
+    @property
+    def _files(self) -> FileStore: ...
+    @property
+    def _signer(self) -> Signer: ...
+    def _con(self) -> sqlite3.Connection: ...
+    def _cull(self, target: int) -> None: ...
+    def _flush(self, *, wait: bool = True) -> None: ...
+
 
 __all__ = ["sweep_orphans", "verify"]
 
 
 def _row_problem(
-    tier: DiskTier, key: Any, raw: int, size: int, filename: Any, blob: Any
+    tier: Tier, key: Any, raw: int, size: int, filename: Any, blob: Any
 ) -> tuple[str | None, str | None]:
     """(problem or None, data file name the row legitimately owns or None)."""
     if not raw or not isinstance(key, str):
@@ -62,7 +85,7 @@ def _row_problem(
     return None, name
 
 
-def verify(tier: DiskTier, repair: bool) -> tuple[list[str], int, dict[str, Any]]:
+def verify(tier: Tier, repair: bool) -> tuple[list[str], int, dict[str, Any]]:
     problems: list[str] = []
     repaired = 0
     details: dict[str, Any] = {
@@ -157,7 +180,7 @@ def _sizes(rows: list[Any], bad_rows: list[tuple[int, Any]]) -> list[int]:
     return [row[3] or 0 for row in rows if row[0] in bad]
 
 
-def _scan_files(tier: DiskTier, owned: set[str]) -> tuple[list[str], list[str]]:
+def _scan_files(tier: Tier, owned: set[str]) -> tuple[list[str], list[str]]:
     """(orphans: our names no row owns and no live writer is about to, strays: other names)."""
     orphans: list[str] = []
     strays: list[str] = []
@@ -181,7 +204,7 @@ def _scan_files(tier: DiskTier, owned: set[str]) -> tuple[list[str], list[str]]:
     return orphans, strays
 
 
-def sweep_orphans(tier: DiskTier) -> int:
+def sweep_orphans(tier: Tier) -> int:
     """Remove data files no row owns whose writer is gone (after ``clear``)."""
     con = tier._con()
     owned = {
@@ -193,8 +216,6 @@ def sweep_orphans(tier: DiskTier) -> int:
 
 
 def tier_faults() -> tuple[type[BaseException], ...]:
-    import sqlite3
-
     import diskcache
 
     return (OSError, sqlite3.Error, diskcache.Timeout)

@@ -12,15 +12,27 @@ from __future__ import annotations
 import time
 import weakref
 from collections.abc import Callable, Hashable
-from typing import TYPE_CHECKING, Any, Final
+from itertools import count
+from typing import Any, Final, Protocol
 
 from ..._shapes import MISSING
 from .governor import clock
 
-if TYPE_CHECKING:
-    from .tier import MemoryTier
 
-__all__ = ["Entry", "Lane", "reader"]
+class Store(Protocol):
+    """What the hit path reads of its tier (``MemoryTier`` is one: it hands itself over)."""
+
+    _data: dict[Hashable, Entry]
+    _move: Callable[..., None]  # OrderedDict.move_to_end
+    _hits: count[int]
+    _misses: count[int]
+    _retired_hits: int
+
+    def _expire(self, key: Hashable, entry: Entry) -> Any: ...
+    def get(self, key: Hashable) -> Any: ...
+
+
+__all__ = ["Entry", "Lane", "Store", "reader"]
 
 
 class Entry:
@@ -76,7 +88,7 @@ class Lane:
         "tick",
     )
 
-    def __init__(self, tier: MemoryTier) -> None:
+    def __init__(self, tier: Store) -> None:
         self.data = tier._data
         self.move = tier._move
         self.tick = clock
@@ -108,7 +120,7 @@ class Lane:
             tier._retired_hits += self.hits
 
 
-def reader(tier: MemoryTier) -> Callable[[Hashable], Any]:
+def reader(tier: Store) -> Callable[[Hashable], Any]:
     """``MemoryTier.get`` as a closure: the hit is one dict lookup and one ``move_to_end``
     (each a single C call, atomic under the GIL) and a tick, both skipped when the entry is
     already the most recent (``_LAST``), an expiry check that reads the clock only for

@@ -431,6 +431,10 @@ class MemoryTier:
                 budget=int(self._lru.maxsize),
             )
 
+    def values(self) -> list[Any]:
+        """The values held now (a snapshot; strong references, for a one-off report)."""
+        return [e.value for e in list(self._data.values())]
+
     def items_by_type(self) -> dict[str, tuple[int, int]]:
         """Type name → (count, bytes) of what the tier holds, largest first (for ``mk.report``)."""
         entries = list(self._data.values())  # one C call: a consistent snapshot under the GIL

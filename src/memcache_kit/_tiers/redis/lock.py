@@ -15,10 +15,21 @@ import os
 import threading
 import time
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from .tier import RedisTier
+from .scripts import Keys
+
+
+class Remote(Protocol):
+    """What the lock uses of its tier (``tier.Remote`` is one; a protocol here, since the
+    tier imports this module)."""
+
+    keys: Keys
+    timeout: float
+
+    def _command(self, op: str, name: str, *args: Any, **kwargs: Any) -> Any: ...
+    def _script(self, op: str, name: str, keys: list[str], args: list[Any]) -> Any: ...
+
 
 __all__ = ["RemoteLock"]
 
@@ -29,7 +40,7 @@ _POLL_MAX = 0.25
 
 
 class RemoteLock:
-    """A lease lock on one key of a :class:`RedisTier` namespace; use it as a context manager.
+    """A lease lock on one key of a :class:`Remote` namespace; use it as a context manager.
 
     After ``acquire()`` (or entering the ``with`` block), ``held`` says whether this process
     owns the lock. ``held`` is False when the wait timed out or Redis could not be reached: the
@@ -37,7 +48,7 @@ class RemoteLock:
     again first: the previous holder has usually stored it.
     """
 
-    def __init__(self, tier: RedisTier, key: str, *, lease: float, timeout: float) -> None:
+    def __init__(self, tier: Remote, key: str, *, lease: float, timeout: float) -> None:
         if isinstance(lease, bool) or not isinstance(lease, int | float) or not lease >= 0.01:
             raise ValueError(f"a lock lease is seconds >= 0.01, not {lease!r}")
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout >= 0:
@@ -122,7 +133,7 @@ class RemoteLock:
 
 
 class _Failed:
-    """What ``RedisTier._command`` returns when the call failed (a miss, not an error)."""
+    """What ``Remote._command`` returns when the call failed (a miss, not an error)."""
 
     def __repr__(self) -> str:
         return "FAILED"

@@ -41,6 +41,7 @@ from ..._settings import SECRET_ENV, settings
 from ..._shapes import MISSING, TierStats
 from . import scripts as lua
 from .lock import _FAILED, RemoteLock
+from .verify import verify
 
 __all__ = ["CHUNK_SIZE", "INLINE_MAX", "RedisTier", "RemoteLock"]
 
@@ -593,8 +594,6 @@ class RedisTier:
         )
 
     def verify(self, repair: bool = False) -> tuple[list[str], int, dict[str, Any]]:
-        from .verify import verify
-
         return verify(self, repair)
 
     # keys -------------------------------------------------------------------------------------

@@ -10,17 +10,40 @@ namespace while it is quiet.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from .lock import _FAILED
+from .lock import _FAILED, Remote
 
-if TYPE_CHECKING:
-    from .tier import RedisTier
+
+class Tier(Remote, Protocol):
+    """What verification reads of the tier (``tier.RedisTier`` is one; a protocol here, since
+    the tier imports this module)."""
+
+    url: str
+    namespace: str
+    _errors: tuple[type[BaseException], ...]
+    _evictions: int
+
+    @property
+    def budget(self) -> int: ...
+    @property
+    def degraded(self) -> bool: ...
+    @property
+    def faults(self) -> dict[str, int]: ...
+    @property
+    def bad_entries(self) -> dict[str, int]: ...
+    def _usable(self) -> bool: ...
+    def _flush(self) -> None: ...
+    def _client(self) -> Any: ...
+    def _fault(self, op: str, exc: BaseException) -> None: ...
+    def _books(self, name: str, op: str, *args: Any) -> Any: ...
+    def _totals(self, *, cull: bool = False) -> tuple[int, int]: ...
+
 
 __all__ = ["verify"]
 
 
-def verify(tier: RedisTier, repair: bool) -> tuple[list[str], int, dict[str, Any]]:
+def verify(tier: Tier, repair: bool) -> tuple[list[str], int, dict[str, Any]]:
     problems: list[str] = []
     repaired = 0
     details: dict[str, Any] = {"url": tier.url, "namespace": tier.namespace}
