@@ -10,18 +10,17 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from .._keys import CacheKey, make_key
 from .._shapes import MISSING, USE_DEFAULT, UseDefault
-from .flight import Abandoned, Flight, SharedLock
+from .flight import Abandoned, SharedLock
 from .parts import STRIPES, copy_out, mem_key
+from .state import CacheState
 
 if TYPE_CHECKING:
-    from .._tiers.disk import DiskTier
-    from .._tiers.memory import MemoryTier
-    from .._tiers.redis import RedisTier
+    pass
 
 __all__ = ["AsyncMixin"]
 
@@ -29,34 +28,8 @@ T = TypeVar("T")
 TTL = float | int | str | None
 
 
-class AsyncMixin:
+class AsyncMixin(CacheState):
     """``aget``, ``aget_or_load`` and their ``CacheKey`` forms, mixed into ``Cache``."""
-
-    _mem_get: Callable[[Hashable], Any]
-    _costs: dict[Hashable, float]
-    _copy: bool
-    _closed: bool
-    _disk: DiskTier | None
-    _remote: RedisTier | None
-    _memory: MemoryTier | None
-    _pending: dict[Hashable, Any]
-    _flight: Flight
-    _versions: list[int]
-
-    if TYPE_CHECKING:
-
-        def _credit(self, mk: Hashable) -> None: ...
-        def _out(self, value: Any) -> Any: ...
-        def _get_below(self, key: CacheKey, *, quiet: bool = False) -> Any: ...
-        def _shared_lock(self, key: CacheKey) -> SharedLock | None: ...
-        def _loaded(self, key: CacheKey, value: Any, cost: float) -> None: ...
-        def _missed(self, key: CacheKey) -> None: ...
-        def _followed(self, key: CacheKey, value: Any) -> None: ...
-        def _recheck(self, key: CacheKey, stripe: int, version: int) -> Any: ...
-        def _ttl_seconds(self, ttl: TTL | UseDefault) -> float | None: ...
-        def _store(
-            self, key: CacheKey, value: Any, expire_at: float | None, cost: float
-        ) -> None: ...
 
     async def aget(self, key: Any, default: Any = None) -> Any:
         """``get`` for coroutines: disk reads run in a worker thread, never on the loop."""

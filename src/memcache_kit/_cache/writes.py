@@ -1,4 +1,9 @@
-"""Spilling: what ``Cache`` does with the entries its memory tier lets go of.
+"""Writes and spills: storing, deleting, and what ``Cache`` does with the entries its memory
+tier lets go of.
+
+A write holds its key's stripe (one of 64 locks), so that a slow disk write can never publish
+an older value over a newer one; it writes the remote tier, then disk (write-through, or when
+the value is too large for memory), then memory.
 
 Under write-through an evicted entry is already on disk: it is dropped (and counted as a
 spill). Under write-back it is *dirty*: it waits in ``_pending`` (where reads still find it)
@@ -15,46 +20,50 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 import time
-from collections import OrderedDict
+import warnings
 from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from .._shapes import MISSING
+from .. import _sizes
+from .._errors import CacheWarning
+from .._keys import CacheKey
+from .._observe import record as _record
+from .._shapes import (
+    MISSING,
+    USE_DEFAULT,
+    UseDefault,
+)
 from .._tiers import Evicted
+from .._tiers.disk import DiskTier
 from .parts import (
     DIRTY,
+    MEMORY_ONLY,
     ON_DISK,
     STRIPES,
     Meta,
+    disk_warned,
+    trace_hash,
 )
+from .state import CacheState
 
 if TYPE_CHECKING:
     from .._tiers.disk import DiskTier
 
-__all__ = ["SpillMixin"]
+__all__ = ["Writes"]
 
 log = logging.getLogger("memcache_kit")
+
+TTL = float | int | str | None
 
 # How many load costs of entries living below memory a cache remembers (~100 B each).
 BELOW_COSTS_MAX = 1 << 16
 
 
-class SpillMixin:
-    """Striped per-key write locks and the spill queue, mixed into ``Cache``."""
-
-    _tls: threading.local
-    _stripes: list[threading.Lock]
-    _versions: list[int]
-    _pending: dict[Hashable, Evicted]
-    _costs: dict[Hashable, float]
-    _below_costs: OrderedDict[Hashable, float]
-    _disk: DiskTier | None
-    _spill: bool
-    _spills: int
-    _name: str
+class Writes(CacheState):
+    """Writes, deletes, striped per-key write locks and the spill queue (mixed into
+    ``Cache``)."""
 
     def _remember_below(self, mk: Hashable, cost: float) -> None:
         """Keep the load cost of an entry that left memory but stays on disk (or remote), so
@@ -157,3 +166,86 @@ class SpillMixin:
             finally:
                 if self._pending.get(e.key) is e:
                     del self._pending[e.key]
+
+    def _set(self, key: CacheKey, value: Any, ttl: TTL | UseDefault = USE_DEFAULT) -> None:
+        self._store(key, value, self._expire_at(ttl), 0.0)
+        rec = self._rec
+        if rec is not None:
+            rec(trace_hash(key), _sizes.sizeof(value), 0.0, _record.SET)
+
+    def _delete(self, key: CacheKey) -> bool:
+        self._check_open()
+        with self._stripe(key.mem):
+            mem, disk, remote = self._memory, self._disk, self._remote
+            found = mem.delete(key.mem) if mem is not None else False
+            found = self._pending.pop(key.mem, None) is not None or found
+            self._costs.pop(key.mem, None)
+            self._below_costs.pop(key.mem, None)
+            if disk is not None:
+                found = disk.delete(key.disk) or found
+            if remote is not None:
+                found = remote.delete(key.disk) or found
+        return found
+
+    def _store(self, key: CacheKey, value: Any, expire_at: float | None, cost: float) -> None:
+        self._check_open()
+        value = _sizes.compact(value)
+        mem, disk, remote = self._memory, self._disk, self._remote
+        size = _sizes.sizeof(value) if mem is not None else 0
+        fits = mem is not None and size <= mem.budget
+        shared = False
+        with self._stripe(key.mem):
+            if remote is not None:
+                # Always written through: the remote tier exists to share values right away.
+                shared = remote.set(key.disk, value, expire_at=expire_at)
+            self._pending.pop(key.mem, None)
+            state = MEMORY_ONLY if disk is None else DIRTY
+            if disk is not None and (self._write_through or not fits):
+                state = self._write_disk(disk, key, value, expire_at)
+            stored = False
+            if mem is not None:
+                if fits:
+                    meta = Meta(key, state, cost)
+                    stored = mem.set(key.mem, value, expire_at=expire_at, size=size, meta=meta)
+                else:
+                    mem.delete(key.mem)  # an older, smaller value must not shadow this one
+                if not stored and state == DIRTY and disk is not None:
+                    # the memory tier refused after all (the process-wide cap): straight down
+                    state = self._write_disk(disk, key, value, expire_at)
+            self._below_costs.pop(key.mem, None)
+            if stored and cost:
+                self._costs[key.mem] = cost
+            else:
+                self._costs.pop(key.mem, None)
+                if cost and state == ON_DISK:
+                    self._remember_below(key.mem, cost)
+        if (
+            not stored
+            and state != ON_DISK
+            and not shared
+            and (mem is not None or disk is not None)
+            and not disk_warned(disk, value)
+        ):
+            self._warn_once(
+                "not-stored",
+                f"cache {self._name!r}: a {type(value).__name__} value ({size} bytes in memory) "
+                f"fits no tier (memory budget {self.memory_budget}, disk budget "
+                f"{self.disk_budget}, or the disk tier cannot serialize it); it is returned but "
+                "not stored. Further such values are not reported.",
+            )
+
+    def _write_disk(
+        self, disk: DiskTier, key: CacheKey, value: Any, expire_at: float | None
+    ) -> int:
+        if disk.set(key.disk, value, expire_at=expire_at, label=key.label):
+            return ON_DISK
+        # Declined (too large for the disk budget, unserializable, tier degraded): an older
+        # value there must not come back in place of this one.
+        disk.delete(key.disk)
+        return MEMORY_ONLY
+
+    def _warn_once(self, what: str, message: str) -> None:
+        if what in self._warned:
+            return
+        self._warned.add(what)
+        warnings.warn(message, CacheWarning, stacklevel=4)
