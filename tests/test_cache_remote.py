@@ -232,7 +232,7 @@ def test_redis_down_degrades_with_one_warning_then_recovers(
     assert len(warnings) == 1 and "unreachable" in warnings[0].getMessage()
     redis_server.start()
     assert a._remote is not None
-    a._remote._retry_at = 0  # do not wait for the back-off in a test
+    a._remote._health.retry_at = 0  # do not wait for the back-off in a test
     a.set("after", 2)
     fresh = caches(memory=0, disk=0)
     assert fresh.get("after") == 2

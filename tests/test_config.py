@@ -500,7 +500,8 @@ def test_malformed_environment_variables(
 
 
 def test_remote_and_record_keys_are_accepted(tmp_path: Path) -> None:
-    from memcache_kit._config import values as _config
+    from memcache_kit._config import sources as _config
+    from memcache_kit._config import values
 
     layer, errors = _config.mapping_layer(
         cache_conf(
@@ -510,7 +511,7 @@ def test_remote_and_record_keys_are_accepted(tmp_path: Path) -> None:
             remote_timeout=0.25,
             record="traces/run.mktrace",
         ),
-        _config.Origin("test", base=tmp_path),
+        values.Origin("test", base=tmp_path),
         "test",
     )
     assert errors == []
@@ -520,15 +521,15 @@ def test_remote_and_record_keys_are_accepted(tmp_path: Path) -> None:
     assert t["remote_timeout"].value == 0.25
     assert t["record"].value == tmp_path / "traces" / "run.mktrace"
     for url in ("redis+cluster://a:7000", "unix:///run/redis.sock", "redis://h:6379/0"):
-        _, errs = _config.mapping_layer(cache_conf("x", remote=url), _config.Origin("t"), "t")
+        _, errs = _config.mapping_layer(cache_conf("x", remote=url), values.Origin("t"), "t")
         assert errs == [], url
     for off in (False, "none", 0):
-        layer, errs = _config.mapping_layer(cache_conf("x", remote=off), _config.Origin("t"), "t")
+        layer, errs = _config.mapping_layer(cache_conf("x", remote=off), values.Origin("t"), "t")
         assert errs == [] and layer.caches["x"]["remote"].value is None
 
 
 def test_remote_and_record_from_the_environment() -> None:
-    from memcache_kit._config import values as _config
+    from memcache_kit._config import sources as _config
 
     layer, errors, _ = _config.env_layer(
         {

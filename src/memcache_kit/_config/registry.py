@@ -3,7 +3,7 @@
 Precedence, highest first: the environment (``MEMCACHE_KIT__<KEY>``,
 ``MEMCACHE_KIT__<CACHE>__<KEY>``); ``configure()``; the file named by ``MEMCACHE_KIT_CONFIG``;
 ``memcache_kit.toml`` from the working directory upward; ``[tool.memcache_kit]`` in the nearest
-``pyproject.toml``; the defaults. Parsing and validation live in ``_config``.
+``pyproject.toml``; the defaults. Validation lives in ``values``, reading sources in ``sources``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from .._cache import Cache, handle, set_adopter
 from .._errors import CacheWarning, ConfigError
 from .._settings import settings
 from .._tiers.memory import governor
-from . import values as _config
+from . import sources, values
 from .values import Layer, Origin, Value
 
 __all__ = ["configure", "get_cache"]
@@ -79,7 +79,7 @@ def get_cache(name: str = "default") -> Cache:
     cache = _caches.get(name)
     if cache is not None:
         return cache
-    if not isinstance(name, str) or not _config.NAME_PATTERN.match(name):
+    if not isinstance(name, str) or not values.NAME_PATTERN.match(name):
         raise ValueError(
             f"cache name {name!r} is not allowed: use letters, digits, '_', '-' and '.', "
             "not starting with '.' or '-'"
@@ -89,9 +89,9 @@ def get_cache(name: str = "default") -> Cache:
         if cache is not None:
             return cache
         files, env = _discovered(), _env()
-        _apply_settings(_config.resolve_top([*files, _configured], env))
-        eff = _config.resolve(name, [*files, _configured], env)
-        _config.check_effective(name, eff)
+        _apply_settings(sources.resolve_top([*files, _configured], env))
+        eff = sources.resolve(name, [*files, _configured], env)
+        sources.check_effective(name, eff)
         args = {k: eff[k].value for k in _CACHE_ARGS}
         record = _record_env()
         if record is not None:
@@ -114,13 +114,13 @@ def _adopt(name: str, settings: dict[str, Any]) -> Cache:
         if cache is not None and handle(cache).settings() == settings:
             return cache
         eff: dict[str, Value] | None = None
-        if cache is None and _config.NAME_PATTERN.match(name):
+        if cache is None and values.NAME_PATTERN.match(name):
             # As get_cache() would: the process-wide settings (the secret file that signed
             # the entries) from configuration, and what configure() later compares with.
             try:
                 files, env = _discovered(), _env()
-                _apply_settings(_config.resolve_top([*files, _configured], env))
-                eff = _config.resolve(name, [*files, _configured], env)
+                _apply_settings(sources.resolve_top([*files, _configured], env))
+                eff = sources.resolve(name, [*files, _configured], env)
             except ConfigError:
                 eff = None  # get_cache() here would raise it; the rebuilt cache still works
         rebuilt = Cache(name, **settings)
@@ -145,27 +145,27 @@ def configure(source: str | Path | Mapping[str, Any]) -> None:
     layer = _load(source)
     notes: list[str] = []
     with _lock:
-        merged = _config.merge(_configured, layer)
+        merged = sources.merge(_configured, layer)
         files = [f[2] for f in _files] if _files is not None else []
         env = _env()
         for name in layer.caches:
-            _config.check_effective(name, _config.resolve(name, [*files, merged], env))
+            sources.check_effective(name, sources.resolve(name, [*files, merged], env))
         _configured = merged
-        _apply_settings(_config.resolve_top([*files, merged], env))
+        _apply_settings(sources.resolve_top([*files, merged], env))
         for name, cache in list(_caches.items()):
-            notes += _update_live(name, cache, _config.resolve(name, [*files, merged], env))
+            notes += _update_live(name, cache, sources.resolve(name, [*files, merged], env))
     for note in notes:
         warnings.warn(note, CacheWarning, stacklevel=2)
 
 
 def _load(source: str | Path | Mapping[str, Any]) -> Layer:
     if isinstance(source, Mapping):
-        layer, errors = _config.mapping_layer(source, Origin("configure() mapping"), "configure()")
+        layer, errors = sources.mapping_layer(source, Origin("configure() mapping"), "configure()")
     elif isinstance(source, str | os.PathLike):
         path = Path(source).expanduser().absolute()
         if not path.is_file():
             raise ConfigError(f"configure({str(source)!r}): no such file ({str(path)!r})")
-        layer, errors = _config.file_layer(path, source=f"configure({path})")
+        layer, errors = sources.file_layer(path, source=f"configure({path})")
     else:
         raise TypeError(
             f"configure() takes a path to a TOML file or a mapping, not {type(source).__name__}"
@@ -220,8 +220,8 @@ def _discovered() -> list[Layer]:
     if _files is None:
         found: list[tuple[str, Path, Layer]] = []
         errors: list[str] = []
-        for kind, path in _config.discover(Path.cwd(), os.environ):
-            layer, errs = _config.file_layer(path)
+        for kind, path in sources.discover(Path.cwd(), os.environ):
+            layer, errs = sources.file_layer(path)
             errors += errs
             found.append((kind, path, layer))
         if errors:
@@ -234,11 +234,11 @@ def _declared() -> set[str]:
     names = {"default", *_configured.caches, *_caches}
     for _, _, layer in _files or []:
         names.update(layer.caches)
-    return {_config.normalize_name(n) for n in names}
+    return {values.normalize_name(n) for n in names}
 
 
 def _env() -> Layer:
-    layer, errors, notes = _config.env_layer(os.environ, _declared())
+    layer, errors, notes = sources.env_layer(os.environ, _declared())
     if errors:
         raise ConfigError("\n".join(errors))
     for note in notes:
@@ -279,11 +279,11 @@ def describe() -> dict[str, Any]:
         files = _discovered()
         env = _env()
         layers = [*files, _configured]
-        top = _config.resolve_top(layers, env)
+        top = sources.resolve_top(layers, env)
         declared = {"default", *_configured.caches, *_caches}.union(
             *(layer.caches for layer in files)
         )
-        known = {_config.normalize_name(n) for n in declared}
+        known = {values.normalize_name(n) for n in declared}
         names = sorted(declared | {n for n in env.caches if n not in known})
         return {
             "files": [{"found_by": k, "path": str(p)} for k, p, _ in _files or []],
@@ -291,7 +291,7 @@ def describe() -> dict[str, Any]:
             "caches": {
                 n: {
                     "live": n in _caches,
-                    "keys": {k: _entry(v) for k, v in _config.resolve(n, layers, env).items()},
+                    "keys": {k: _entry(v) for k, v in sources.resolve(n, layers, env).items()},
                 }
                 for n in names
             },
@@ -310,7 +310,7 @@ def check(path: str | Path | None = None) -> list[tuple[str, list[str]]]:
         targets = [("file", p)]
     else:
         try:
-            targets = _config.discover(Path.cwd(), os.environ)
+            targets = sources.discover(Path.cwd(), os.environ)
         except ConfigError as e:
             return [("MEMCACHE_KIT_CONFIG", [str(e)])]
     layers: list[Layer] = []
@@ -319,21 +319,21 @@ def check(path: str | Path | None = None) -> list[tuple[str, list[str]]]:
             results.append((str(p), [f"{p}: no such file"]))
             continue
         try:
-            layer, errors = _config.file_layer(p)
+            layer, errors = sources.file_layer(p)
         except ConfigError as e:
             results.append((str(p), [str(e)]))
             continue
         layers.append(layer)
         for name in layer.caches:
             try:
-                _config.check_effective(name, _config.resolve(name, [layer], None))
+                sources.check_effective(name, sources.resolve(name, [layer], None))
             except ConfigError as e:
                 errors.append(f"{p}: {e}")
         results.append((str(p), errors))
     if path is None:
         names = {"default"}.union(*(layer.caches for layer in layers))
-        declared = {_config.normalize_name(n) for n in names}
-        _, errors, notes = _config.env_layer(os.environ, declared)
+        declared = {values.normalize_name(n) for n in names}
+        _, errors, notes = sources.env_layer(os.environ, declared)
         results.append(("environment", errors + [f"warning: {n}" for n in notes]))
     return results
 

@@ -1,16 +1,11 @@
 """The remote tier: Redis (through redis-py), shared by every machine that uses the namespace.
 
 Values are sealed exactly as on disk (``_serial``): the MAC is checked before anything is
-deserialized, so a value forged in Redis is a miss, never unpickled. A value whose serialized
-form exceeds ``INLINE_MAX`` (typically a large numpy array) is split into ``chunk_size`` pieces
-under sub-keys: pickle protocol 5 hands over the array's own memory (out-of-band buffers), the
-pieces are memoryview slices of it, and redis-py writes memoryviews to the socket as they are,
-so a write copies nothing in Python. The sealed header lists the chunks and a keyed hash of each;
-a read fetches the chunks into one preallocated ``bytearray`` per buffer and checks them.
-
-Budget, TTL, eviction and the bookkeeping live in ``_redis_scripts``; the lease lock in
-``_redis_lock``. Every Redis error is a miss or a declined write: the tier degrades with one
-WARNING, re-probes with back-off and logs its recovery at INFO.
+deserialized, so a value forged in Redis is a miss, never unpickled. Values larger than
+``INLINE_MAX`` go as authenticated chunks without copies (``chunks``). Budget, TTL, eviction
+and the bookkeeping live in ``scripts``; the lease lock in ``lock``; clients in ``connect``.
+Every Redis error is a miss or a declined write: the tier degrades with one WARNING, re-probes
+with back-off and logs its recovery at INFO (``health``).
 """
 
 from __future__ import annotations
@@ -18,18 +13,15 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
-import json
 import logging
 import os
 import pickle
-import re
 import threading
 import time
 import weakref
 from collections.abc import Callable
 from typing import Any
 
-from ..._errors import ConfigError
 from ..._serial import (
     SealError,
     Serializer,
@@ -37,9 +29,12 @@ from ..._serial import (
     mac_key,
     signer,
 )
-from ..._settings import SECRET_ENV, settings
 from ..._shapes import MISSING, TierStats
+from . import chunks
 from . import scripts as lua
+from .chunks import CHUNK_SIZE, INLINE_MAX
+from .connect import check_arguments, close_client, connect, safe_url, shared_secret
+from .health import Outage
 from .lock import _FAILED, RemoteLock
 from .verify import verify
 
@@ -47,14 +42,8 @@ __all__ = ["CHUNK_SIZE", "INLINE_MAX", "RedisTier", "RemoteLock"]
 
 log = logging.getLogger("memcache_kit")
 
-CHUNK_SIZE = 8 * 1024 * 1024
-"""Bytes per chunk of a large value (Redis handles 8 MiB strings without fuss)."""
-INLINE_MAX = 512 * 1024
-"""Serialized values up to this many bytes are one Redis string; larger ones are chunked."""
-SCHEMES = ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
 FLUSH_READS = 256
 FLUSH_SECONDS = 2.0
-_NAMESPACE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}")
 _MISSED_MAX = 4096
 _PROVISIONAL_MS = 600_000
 NOMINAL_MS = 100 * 365 * 86_400_000
@@ -94,20 +83,7 @@ class RedisTier:
         chunk_size: int = CHUNK_SIZE,
         reprobe: float = 1.0,
     ) -> None:
-        if not isinstance(url, str) or not url.startswith(SCHEMES):
-            raise ValueError(
-                f"remote URL {url!r} is not supported: use redis://host:port/db, rediss:// (TLS), "
-                "unix:///path.sock or redis+cluster://host:port"
-            )
-        if not isinstance(namespace, str) or not _NAMESPACE.fullmatch(namespace):
-            raise ValueError(
-                f"remote namespace {namespace!r} is not allowed: use 1-200 letters, digits, "
-                "'_', '-' and '.', not starting with '.' or '-'"
-            )
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
-            raise ValueError(f"remote_timeout is seconds > 0 per Redis call, not {timeout!r}")
-        if type(chunk_size) is not int or chunk_size < 1024:
-            raise ValueError(f"chunk_size is bytes >= 1024, not {chunk_size!r}")
+        check_arguments(url, namespace, timeout, chunk_size)
         import redis
 
         self.url = url
@@ -117,7 +93,7 @@ class RedisTier:
         self.keys = lua.Keys(namespace)
         self._budget = _check_budget(budget)
         self._serializer: Serializer = get_serializer(serializer)
-        secret_bytes = _shared_secret() if secret is None else bytes(secret)
+        secret_bytes = shared_secret() if secret is None else bytes(secret)
         self._signer = signer(secret_bytes)
         # Chunks use HMAC-SHA256 (OpenSSL, SHA extensions): twice BLAKE2b's speed on 8 MB here.
         self._chunk_key = hashlib.blake2b(
@@ -132,7 +108,6 @@ class RedisTier:
         self._client_obj: Any = None
         self._scripts: dict[str, Any] = {}
         self._lock = threading.Lock()
-        self._probe_lock = threading.Lock()
         self._pid = os.getpid()
         self._atimes: dict[str, None] = {}
         self._missed: dict[str, None] = {}
@@ -143,10 +118,7 @@ class RedisTier:
         self._bad_counts: dict[str, int] = {}
         self._fault_counts: dict[str, int] = {}
         self._logged: set[str] = set()
-        self._degraded = False
-        self._backoff = self._backoff_min = float(reprobe)
-        self._backoff_max = 60.0
-        self._retry_at = 0.0
+        self._health = Outage(safe_url(url), namespace, float(reprobe))
         _LIVE.add(self)
 
     # connection -------------------------------------------------------------------------------
@@ -158,7 +130,7 @@ class RedisTier:
                     self._forked()
                 client = self._client_obj
                 if client is None:
-                    client = self._client_obj = _connect(self.url, self.timeout)
+                    client = self._client_obj = connect(self.url, self.timeout)
                     self._scripts = {}
         return client
 
@@ -169,7 +141,7 @@ class RedisTier:
         self._client_obj = None
         self._scripts = {}
         self._lock = threading.Lock()
-        self._probe_lock = threading.Lock()
+        self._health.after_fork()
         self._atimes = {}
         self._missed = {}
         self._pid = os.getpid()
@@ -181,13 +153,13 @@ class RedisTier:
             client, self._client_obj = self._client_obj, None
             self._scripts = {}
         if client is not None and self._pid == os.getpid():
-            _close_client(client, self._errors)
+            close_client(client, self._errors)
 
     # failures ---------------------------------------------------------------------------------
     @property
     def degraded(self) -> bool:
         """True while Redis is unreachable: reads miss, writes are skipped, re-probed later."""
-        return self._degraded
+        return self._health.degraded
 
     @property
     def faults(self) -> dict[str, int]:
@@ -200,13 +172,13 @@ class RedisTier:
         return dict(self._bad_counts)
 
     def _usable(self) -> bool:
-        return not self._degraded or self._probe()
+        return not self._health.degraded or self._health.probe(self._ping)
 
     def _fault(self, op: str, exc: BaseException) -> None:
         kind = type(exc).__name__
         self._fault_counts[kind] = self._fault_counts.get(kind, 0) + 1
         if isinstance(exc, self._down_errors):
-            self._degrade(op, exc)
+            self._health.down(op, exc)
         elif kind not in self._logged:
             # A command error (e.g. OOM under maxmemory noeviction) is not an outage: log it
             # once per kind and keep the tier on.
@@ -214,42 +186,16 @@ class RedisTier:
             log.warning(
                 "memcache_kit remote tier %s (namespace %r): %s failed: %s: %s; the value is "
                 "not stored. Further %s errors are counted, not logged.",
-                _safe_url(self.url), self.namespace, op, kind, exc, kind,
+                safe_url(self.url), self.namespace, op, kind, exc, kind,
             )  # fmt: skip
 
-    def _degrade(self, op: str, exc: BaseException) -> None:
-        self._retry_at = time.monotonic() + self._backoff
-        if self._degraded:
-            self._backoff = min(self._backoff * 2, self._backoff_max)
-            return
-        self._degraded = True
-        log.warning(
-            "memcache_kit remote tier %s (namespace %r) is unreachable (%s failed: %s: %s); "
-            "reads miss and writes are skipped, re-probing in %.1f s",
-            _safe_url(self.url), self.namespace, op, type(exc).__name__, exc, self._backoff,
-        )  # fmt: skip
-
-    def _probe(self) -> bool:
-        if time.monotonic() < self._retry_at or not self._probe_lock.acquire(blocking=False):
-            return False
+    def _ping(self) -> bool:
         try:
-            if not self._degraded:
-                return True
-            try:
-                self._client().ping()
-            except self._errors as exc:
-                self._fault("probe", exc)
-                return False
-            self._degraded = False
-            self._backoff = self._backoff_min
-            log.info(
-                "memcache_kit remote tier %s (namespace %r) is reachable again; re-enabled",
-                _safe_url(self.url),
-                self.namespace,
-            )
-            return True
-        finally:
-            self._probe_lock.release()
+            self._client().ping()
+        except self._errors as exc:
+            self._fault("probe", exc)
+            return False
+        return True
 
     def _command(self, op: str, name: str, *args: Any, **kwargs: Any) -> Any:
         """``client.<name>(...)``, or ``_FAILED`` (logged, counted) when Redis fails."""
@@ -344,7 +290,14 @@ class RedisTier:
         try:
             sealed = self._signer.unseal(blob, key=self._seal_key(key))
             if sealed.meta:
-                value = self._read_chunked(key, sealed.serializer, sealed.meta, sealed.payload)
+                value = chunks.read(
+                    sealed.serializer,
+                    sealed.meta,
+                    sealed.payload,
+                    name=lambda token, i: self.keys.chunk(key, token, i),
+                    mget=self._mget,
+                    mac=lambda token, i, data: self._chunk_mac(key, token, i, data),
+                )
                 if value is MISSING:
                     self._bad(
                         key, "incomplete", "a chunk is missing (evicted or overwritten)", blob
@@ -357,10 +310,10 @@ class RedisTier:
         except SealError as exc:
             self._bad(key, exc.kind, str(exc), blob)
             return MISSING
-        except _BadChunk as exc:
+        except chunks.BadChunk as exc:
             self._bad(key, "forged", str(exc), blob)
             return MISSING
-        except _ReadFailed:
+        except chunks.ReadFailed:
             self._misses += 1
             return MISSING
         except Exception as exc:  # authenticated, yet the serializer cannot rebuild it
@@ -370,40 +323,11 @@ class RedisTier:
         self._note(key, True)
         return value
 
-    def _read_chunked(self, key: str, serializer: str, meta: bytes, payload: memoryview) -> Any:
-        try:
-            info = json.loads(meta)
-            token, size, lengths, macs = info["t"], info["c"], info["L"], info["m"]
-            inline_main = not info["p"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise _BadChunk(f"bad header: {exc}") from None
-        buffers = [bytearray(n) for n in lengths]
-        plan = [(b, off) for b, n in enumerate(lengths) for off in range(0, n, size)]
-        if len(plan) != len(macs):
-            raise _BadChunk("chunk count differs from the header")
-        group = max(1, (32 << 20) // size)  # at most ~32 MiB of replies held at once
-        for start in range(0, len(plan), group):
-            names = [self.keys.chunk(key, token, i) for i in range(start, start + group)]
-            names = names[: len(plan) - start]
-            got = self._command("get", "mget", names)
-            if got is _FAILED:
-                raise _ReadFailed
-            for i, piece in enumerate(got, start):
-                if piece is None:
-                    return MISSING
-                b, off = plan[i]
-                want = min(size, lengths[b] - off)
-                mac = self._chunk_mac(key, token, i, piece)
-                if len(piece) != want or not hmac.compare_digest(mac, str(macs[i])):
-                    raise _BadChunk(f"chunk {i} fails authentication")
-                buffers[b][off : off + want] = piece
-        if inline_main:
-            main: Any = payload
-        else:
-            main = buffers.pop(0)
-        if serializer == "pickle":
-            return pickle.loads(main, buffers=buffers)
-        return get_serializer(serializer).loads(bytes(main))
+    def _mget(self, names: list[str]) -> list[Any]:
+        got = self._command("get", "mget", names)
+        if got is _FAILED:
+            raise chunks.ReadFailed
+        return list(got)
 
     def __contains__(self, key: object) -> bool:
         if type(key) is not str:
@@ -427,7 +351,7 @@ class RedisTier:
             self.delete(key)
             return True
         try:
-            main, oob = self._dumps(value)
+            main, oob = chunks.dumps(self._serializer, value)
         except Exception as exc:
             self._unserializable(key, value, exc)
             return False
@@ -443,18 +367,10 @@ class RedisTier:
             token, count, chunked = "", 0, 0
         else:
             token = os.urandom(8).hex()
-            inline_main = len(main) <= INLINE_MAX
-            buffers = oob if inline_main else [memoryview(main), *oob]
-            pieces = [
-                buf[off : off + self.chunk_size]
-                for buf in buffers
-                for off in range(0, len(buf), self.chunk_size)
-            ]
-            macs = [self._chunk_mac(key, token, i, p) for i, p in enumerate(pieces)]
-            meta = {"t": token, "c": self.chunk_size, "L": [len(b) for b in buffers], "m": macs}
-            meta["p"] = 0 if inline_main else 1
-            head = json.dumps(meta, separators=(",", ":")).encode()
-            blob = self._signer.seal(main if inline_main else b"", head, key=sk, serializer=name)
+            inline, head, pieces = chunks.header(
+                main, oob, self.chunk_size, token, lambda i, p: self._chunk_mac(key, token, i, p)
+            )
+            blob = self._signer.seal(inline, head, key=sk, serializer=name)
             count = len(pieces)
             chunked = sum(len(p) for p in pieces)
             if not self._write_chunks(key, token, pieces):
@@ -467,21 +383,6 @@ class RedisTier:
         self._evictions += int(r[0])
         self._last_totals = (int(r[1]), int(r[2]))
         return True
-
-    def _dumps(self, value: Any) -> tuple[bytes, list[memoryview]]:
-        ser = self._serializer
-        if ser.name != "pickle":
-            out = ser.dumps(value)
-            return (out if isinstance(out, bytes) else bytes(out)), []
-        oob: list[pickle.PickleBuffer] = []
-        main = pickle.dumps(value, protocol=5, buffer_callback=oob.append)
-        if not oob:
-            return main, []
-        views = [b.raw() for b in oob]
-        if len(main) + sum(v.nbytes for v in views) <= INLINE_MAX:
-            # Small arrays: one in-band string beats a header plus a chunk round trip.
-            return pickle.dumps(value, protocol=5), []
-        return main, views
 
     def _write_chunks(self, key: str, token: str, pieces: list[Any]) -> bool:
         if not self._usable():
@@ -609,71 +510,7 @@ class RedisTier:
         return h.hexdigest()[:32]
 
 
-class _BadChunk(Exception):
-    pass
-
-
-class _ReadFailed(Exception):
-    pass
-
-
 def _check_budget(value: object) -> int:
     if type(value) is not int or value < 0:
         raise ValueError(f"a remote budget is a number of bytes >= 0, not {value!r}")
     return value
-
-
-def _shared_secret() -> bytes:
-    """The process key, refusing the per-user key file: other machines would not share it."""
-    if not os.environ.get(SECRET_ENV) and settings.secret_file is None:
-        raise ConfigError(
-            "a remote tier needs a secret shared by every machine that uses it: set "
-            f"{SECRET_ENV} (at least 16 characters) or `secret_file` in the configuration to "
-            "the same value everywhere. The per-user key file that memory and disk tiers "
-            "create on their own differs on each machine, so remote entries written elsewhere "
-            "would all be rejected as forged."
-        )
-    return settings.secret_key()
-
-
-def _connect(url: str, timeout: float) -> Any:
-    import redis
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
-
-    # One quick retry on a broken connection (e.g. after a server restart), none on a timeout:
-    # a call then waits at most `timeout` for a server that does not answer.
-    retry = Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,))
-    options: dict[str, Any] = {
-        "socket_timeout": timeout,
-        "socket_connect_timeout": timeout,
-        "retry": retry,
-    }
-    if "+cluster://" in url:
-        from redis.cluster import RedisCluster
-
-        plain = url.replace("+cluster://", "://", 1)
-        return RedisCluster.from_url(plain, **options)
-    return redis.Redis.from_url(url, **options)
-
-
-def _close_client(client: Any, errors: tuple[type[BaseException], ...]) -> None:
-    """Close ``client`` and every socket it opened. A cluster client's ``close()`` reaches only
-    the nodes in its current map; the startup nodes' connections are disconnected here too, or
-    the garbage collector would find their sockets open."""
-    with contextlib.suppress(*errors):
-        client.close()
-    manager = getattr(client, "nodes_manager", None)
-    if manager is None:
-        return
-    nodes = [*manager.nodes_cache.values(), *manager.startup_nodes.values()]
-    for node in nodes:
-        conn = node.redis_connection
-        if conn is not None:
-            with contextlib.suppress(*errors):
-                conn.connection_pool.disconnect()
-
-
-def _safe_url(url: str) -> str:
-    """``url`` without its password, for logs."""
-    return re.sub(r"//([^:/@]*):[^@/]*@", r"//\1:***@", url)
