@@ -9,19 +9,21 @@ its workers after the cache exists).
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sqlite3
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import diskcache
 
 from . import index as ix
 
-__all__ = ["GATE", "Handles"]
+__all__ = ["GATE", "Handles", "gated"]
 
 _ABANDONED: list[Any] = []
 _LIVE: weakref.WeakSet[Handles] = weakref.WeakSet()
@@ -207,3 +209,17 @@ class Handles:
         if dc is not None:
             with contextlib.suppress(Exception):
                 dc.close()
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def gated(method: _F) -> _F:
+    """Run ``method`` inside the fork gate (its SQLite calls never straddle an ``os.fork()``)."""
+
+    @functools.wraps(method)
+    def inside(*args: Any, **kwargs: Any) -> Any:
+        with GATE:
+            return method(*args, **kwargs)
+
+    return cast(_F, inside)

@@ -17,6 +17,7 @@ import contextlib
 import os
 import os.path as op
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -26,6 +27,12 @@ from diskcache.core import MODE_RAW
 from .files import DATA_DIR, is_data_name
 
 __all__ = [
+    "drop_row",
+    "record_atimes",
+    "write_atimes",
+    "DiskEntry",
+    "entries",
+    "entry_rows",
     "DBNAME",
     "IndexDisk",
     "Record",
@@ -173,3 +180,68 @@ def cull(con: sqlite3.Connection, target: int, now: float) -> Evicted:
         con.executemany("DELETE FROM Cache WHERE rowid = ?", victims)
         dropped += len(victims)
     return Evicted(dropped, freed, files)
+
+
+class DiskEntry(NamedTuple):
+    """One row, as ``entries()`` lists it (for ``memcache-kit ls``)."""
+
+    key: str
+    label: str
+    size: int
+    stored_at: float
+    last_access: float
+    expire_at: float | None
+
+
+def entry_rows(con: sqlite3.Connection) -> list[Any]:
+    return con.execute(
+        "SELECT key, tag, size, store_time, access_time, expire_time FROM Cache"
+        " WHERE raw = 1 ORDER BY access_time, rowid"
+    ).fetchall()
+
+
+def entries(rows: list[Any]) -> Iterator[DiskEntry]:
+    for key, tag, size, stored, access, expire in rows:
+        if isinstance(key, str):
+            yield DiskEntry(key, tag if isinstance(tag, str) else "", size, stored, access, expire)
+
+
+def record_atimes(con: sqlite3.Connection, pending: dict[str, float]) -> None:
+    """Write access times inside the caller's transaction (a time only moves forward)."""
+    if pending:
+        con.executemany(SQL_ATIME, [(t, k, t) for k, t in pending.items()])
+
+
+def write_atimes(con: sqlite3.Connection, pending: dict[str, float], *, wait: bool) -> None:
+    """Write access times in a transaction of their own; ``wait=False`` gives up at once when
+    another writer holds the lock (``sqlite3.OperationalError``)."""
+    if not wait:
+        con.execute("PRAGMA busy_timeout = 0")
+    try:
+        con.execute("BEGIN IMMEDIATE")
+    finally:
+        if not wait:
+            con.execute(f"PRAGMA busy_timeout = {int(TIMEOUT * 1000)}")
+    try:
+        record_atimes(con, pending)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def drop_row(con: sqlite3.Connection, key: str, blob: Any) -> list[str | None]:
+    """Delete ``key``'s row only if it still holds ``blob`` (a newer write stays); the data
+    files the dropped rows named."""
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        rows = con.execute(
+            "SELECT rowid, filename FROM Cache WHERE key = ? AND raw = 1 AND value = ?",
+            (key, blob),
+        ).fetchall()
+        con.executemany("DELETE FROM Cache WHERE rowid = ?", [(r[0],) for r in rows])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return [filename for _, filename in rows]

@@ -15,16 +15,15 @@ kind, and the row is dropped. Reads never write: access times are batched in mem
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import os
 import sqlite3
 import stat
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, TypeVar, cast
+from typing import Any, Literal
 
 import diskcache
 
@@ -46,8 +45,10 @@ from .codec import (
     Unserializable,
 )
 from .files import FileStore, UnsafeDirectory, ensure_directory
-from .handles import GATE, Handles
+from .handles import GATE, Handles, gated
 from .health import Health
+from .index import DiskEntry
+from .stale import Stale
 from .verify import sweep_orphans, verify
 
 __all__ = ["DiskEntry", "DiskTier", "INLINE_MAX"]
@@ -56,32 +57,8 @@ log = logging.getLogger("memcache_kit")
 
 FLUSH_READS = 1024
 FLUSH_SECONDS = 5.0
-STALE_MAX = 100_000
 _FAULTS = (OSError, sqlite3.Error, diskcache.Timeout)
 _time = time.time
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def _gated(method: _F) -> _F:
-    """Run ``method`` inside the fork gate (its SQLite calls never straddle an ``os.fork()``)."""
-
-    @functools.wraps(method)
-    def gated(*args: Any, **kwargs: Any) -> Any:
-        with GATE:
-            return method(*args, **kwargs)
-
-    return cast(_F, gated)
-
-
-class DiskEntry(NamedTuple):
-    """One row, as ``entries()`` lists it (for ``memcache-kit ls``)."""
-
-    key: str
-    label: str
-    size: int
-    stored_at: float
-    last_access: float
-    expire_at: float | None
 
 
 class DiskTier:
@@ -124,8 +101,7 @@ class DiskTier:
         self._logged: set[str] = set()
         self._unserializable: set[str] = set()
         self._last_totals = (0, 0)
-        self._stale: set[str] = set()
-        self._stale_overflow = False
+        self._stale = Stale()
         self._health = Health(self.directory)
         ensure_directory(self.directory, allow_shared=self.allow_shared_directory)
         self._check_db_file()
@@ -161,7 +137,7 @@ class DiskTier:
                     "refusing to open a planted index"
                 )
 
-    @_gated
+    @gated
     def _open(self) -> None:
         with self._h.lock:
             ensure_directory(self.directory, allow_shared=self.allow_shared_directory)
@@ -180,7 +156,7 @@ class DiskTier:
         with contextlib.suppress(OSError):
             self._files.close()
 
-    @_gated
+    @gated
     def close(self) -> None:
         """Write pending access times and release handles (the tier reopens if used again)."""
         with contextlib.suppress(*_FAULTS):
@@ -214,7 +190,7 @@ class DiskTier:
 
     def _recovered(self) -> None:
         self._health.ok()
-        if self._stale or self._stale_overflow:
+        if self._stale:
             try:
                 self._purge_stale()
             except _FAULTS as exc:
@@ -237,22 +213,10 @@ class DiskTier:
         with contextlib.suppress(*_FAULTS):
             self._drop_row(key, blob)
 
-    @_gated
+    @gated
     def _drop_row(self, key: str, blob: Any) -> None:
         """Delete ``key``'s row only if it still holds ``blob`` (a newer write stays)."""
-        con = self._con()
-        con.execute("BEGIN IMMEDIATE")
-        try:
-            rows = con.execute(
-                "SELECT rowid, filename FROM Cache WHERE key = ? AND raw = 1 AND value = ?",
-                (key, blob),
-            ).fetchall()
-            con.executemany("DELETE FROM Cache WHERE rowid = ?", [(r[0],) for r in rows])
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        for _, filename in rows:
+        for filename in ix.drop_row(self._con(), key, blob):
             ix.remove_data_file(str(self.directory), filename)
 
     # budget -----------------------------------------------------------------------------------
@@ -269,12 +233,13 @@ class DiskTier:
             with contextlib.suppress(*_FAULTS):
                 self._cull(value)
 
-    @_gated
+    @gated
     def _cull(self, target: int) -> None:
         con = self._con()
         con.execute("BEGIN IMMEDIATE")
         try:
-            self._write_atimes(con)
+            pending, self._atimes = self._atimes, {}
+            ix.record_atimes(con, pending)
             gone = ix.cull(con, target, _time())
             con.execute("COMMIT")
         except BaseException:
@@ -285,35 +250,17 @@ class DiskTier:
             ix.remove_data_file(str(self.directory), filename)
 
     # access times -----------------------------------------------------------------------------
-    def _write_atimes(self, con: sqlite3.Connection) -> None:
-        pending, self._atimes = self._atimes, {}
-        if pending:
-            con.executemany(ix.SQL_ATIME, [(t, k, t) for k, t in pending.items()])
-
-    @_gated
+    @gated
     def _flush(self, *, wait: bool = True) -> None:
         """Write pending access times. ``wait=False`` (from a read) gives up at once if
         another writer holds the lock: a read never waits for a write lock."""
         self._reads = 0
         self._flush_due = _time() + FLUSH_SECONDS
-        if not self._atimes:
+        pending, self._atimes = self._atimes, {}
+        if not pending:
             return
-        con = self._con()
-        pending = self._atimes
         try:
-            if not wait:
-                con.execute("PRAGMA busy_timeout = 0")
-            try:
-                con.execute("BEGIN IMMEDIATE")
-            finally:
-                if not wait:
-                    con.execute(f"PRAGMA busy_timeout = {int(ix.TIMEOUT * 1000)}")
-            try:
-                self._write_atimes(con)
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+            ix.write_atimes(self._con(), pending, wait=wait)
         except _FAULTS:
             if len(pending) < 100_000:  # keep them for the next try, bounded
                 pending.update(self._atimes)
@@ -329,7 +276,9 @@ class DiskTier:
         needs the entry's expiry, and asking for it separately cost a second query per hit."""
         if type(key) is not str:
             raise TypeError(f"disk tier keys are str, not {type(key).__name__}")
-        if (self._health.degraded and not self._probe()) or (self._stale and self._is_stale(key)):
+        if (self._health.degraded and not self._probe()) or (
+            self._stale and self._stale.is_stale(key)
+        ):
             self._misses += 1
             return MISSING, None
         now = _time()
@@ -376,12 +325,12 @@ class DiskTier:
                 self._flush(wait=False)
         return value, expire_at
 
-    @_gated
+    @gated
     def __contains__(self, key: object) -> bool:
         if (
             type(key) is not str
             or (self._health.degraded and not self._probe())
-            or self._is_stale(key)
+            or self._stale.is_stale(key)
         ):
             return False
         try:
@@ -404,7 +353,7 @@ class DiskTier:
         if type(key) is not str:
             raise TypeError(f"disk tier keys are str, not {type(key).__name__}")
         if self._health.degraded and not self._probe():
-            self._mark_stale(key)
+            self._stale.mark(key)
             return False
         now = _time()
         if expire_at is not None and expire_at <= now:
@@ -463,19 +412,19 @@ class DiskTier:
             stacklevel=3,
         )
 
-    @_gated
+    @gated
     def delete(self, key: str) -> bool:
         if type(key) is not str:
             raise TypeError(f"disk tier keys are str, not {type(key).__name__}")
         self._atimes.pop(key, None)
         if self._health.degraded and not self._probe():
-            self._mark_stale(key)
+            self._stale.mark(key)
             return False
         try:
             deleted = bool(self._index().delete(key))
         except _FAULTS as exc:
             self._fault("delete", exc)
-            self._mark_stale(key)
+            self._stale.mark(key)
             return False
         if self._stale:
             self._stale.discard(key)
@@ -483,7 +432,7 @@ class DiskTier:
             self._recovered()
         return deleted
 
-    @_gated
+    @gated
     def _forget(self, key: str) -> None:
         """Drop ``key``'s older entry after a declined set (a success here is no sign that the
         disk recovered: deleting works on a full disk)."""
@@ -491,35 +440,15 @@ class DiskTier:
         try:
             self._index().delete(key)
         except _FAULTS:
-            self._mark_stale(key)
+            self._stale.mark(key)
         else:
             self._stale.discard(key)
 
-    def _is_stale(self, key: str) -> bool:
-        return self._stale_overflow or key in self._stale
-
-    def _mark_stale(self, key: str) -> None:
-        """A write or delete of ``key`` could not reach the disk: until the old entry is gone,
-        reads of ``key`` miss (bounded; past the bound the tier is cleared on recovery)."""
-        if len(self._stale) < STALE_MAX:
-            self._stale.add(key)
-        else:
-            self._stale_overflow = True  # every read misses until the tier is cleared
-
-    @_gated
+    @gated
     def _purge_stale(self) -> None:
-        keys = list(self._stale)
-        dc = self._index()
-        if self._stale_overflow:
-            dc.clear()
-            self._stale_overflow = False
-            self._stale.clear()
-            return
-        for key in keys:
-            dc.delete(key)
-            self._stale.discard(key)
+        self._stale.purge(self._index())
 
-    @_gated
+    @gated
     def expire_at(self, key: str) -> float | None:
         """When ``key``'s entry expires (None: never, or no such entry)."""
         try:
@@ -531,23 +460,21 @@ class DiskTier:
             self._recovered()
         return None if row is None else row[0]
 
-    @_gated
+    @gated
     def clear(self) -> None:
         self._atimes = {}
         try:
             self._index().clear()
         except _FAULTS as exc:
             self._fault("clear", exc)
-            self._stale.add("")  # keeps the hit path's cheap `if self._stale` check honest
-            self._stale_overflow = True
+            self._stale.overflowed()
             return
-        self._stale.clear()
-        self._stale_overflow = False
+        self._stale.reset()
         with contextlib.suppress(*_FAULTS):
             sweep_orphans(self)
 
     # observing --------------------------------------------------------------------------------
-    @_gated
+    @gated
     def stats(self) -> TierStats:
         with contextlib.suppress(*_FAULTS):
             self._last_totals = ix.totals(self._con())
@@ -577,24 +504,10 @@ class DiskTier:
         with contextlib.suppress(*_FAULTS):
             self._flush()
         with GATE:
-            rows = self._entry_rows()
-        for key, tag, size, stored, access, expire in rows:
-            if isinstance(key, str):
-                yield DiskEntry(
-                    key, tag if isinstance(tag, str) else "", size, stored, access, expire
-                )
+            rows = ix.entry_rows(self._con())
+        return ix.entries(rows)
 
-    def _entry_rows(self) -> list[Any]:
-        return (
-            self._con()
-            .execute(
-                "SELECT key, tag, size, store_time, access_time, expire_time FROM Cache"
-                " WHERE raw = 1 ORDER BY access_time, rowid"
-            )
-            .fetchall()
-        )
-
-    @_gated
+    @gated
     def verify(self, repair: bool = False) -> tuple[list[str], int, dict[str, Any]]:
         return verify(self, repair)
 

@@ -42,6 +42,7 @@ from .hit import (
     Lane,
     reader,
 )
+from .verify import by_type, problems, rebuild
 
 __all__ = ["Lane", "MemoryTier"]
 
@@ -437,101 +438,30 @@ class MemoryTier:
 
     def items_by_type(self) -> dict[str, tuple[int, int]]:
         """Type name → (count, bytes) of what the tier holds, largest first (for ``mk.report``)."""
-        entries = list(self._data.values())  # one C call: a consistent snapshot under the GIL
-        out: dict[str, list[int]] = {}
-        for e in entries:
-            t = type(e.value)
-            name = (
-                t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
-            )
-            acc = out.setdefault(name, [0, 0])
-            acc[0] += 1
-            acc[1] += e.size
-        ranked = sorted(out.items(), key=lambda kv: (-kv[1][1], kv[0]))
-        return {name: (n, b) for name, (n, b) in ranked}
+        return by_type(list(self._data.values()))  # one C call: a snapshot under the GIL
 
     def verify(self, repair: bool = False) -> tuple[list[str], int, dict[str, Any]]:
         """Check bytes accounted == sum of entry sizes, recency index == data, the memmap count
         and the budget; with ``repair``, rebuild the bookkeeping from the stored entries."""
-        problems: list[str] = []
         repaired = 0
         evicted: list[Evicted] = []
         lru = self._lru
         with self._lock:
-            data, order = self._data, self._order
-            sizes: dict[Hashable, int] = vars(lru)["_Cache__size"]
-            # list() first: hashing keys may run Python code while readers move_to_end.
-            data_keys, order_keys, size_keys = set(data), set(list(order)), set(sizes)
-            if data_keys != order_keys:
-                problems.append(
-                    f"recency index differs from data: {len(order_keys - data_keys)} stale, "
-                    f"{len(data_keys - order_keys)} missing"
-                )
-            if data_keys != size_keys:
-                problems.append(f"size index differs from data ({len(size_keys ^ data_keys)} keys)")
-            bad_sizes = sum(1 for k, e in data.items() if sizes.get(k) != e.size)
-            if bad_sizes:
-                problems.append(f"{bad_sizes} entries' recorded sizes differ from their own")
-            held = sum(e.size for e in data.values())
-            if lru.currsize != held:
-                problems.append(f"bytes accounted {lru.currsize} != sum of entry sizes {held}")
-            mm = {k for k, e in data.items() if e.memmap}
-            if mm != set(self._memmaps):
-                problems.append(f"memmap index holds {len(self._memmaps)}, data holds {len(mm)}")
-            if len(mm) > self._max_memmaps:
-                problems.append(f"{len(mm)} memmaps held, bound is {self._max_memmaps}")
-            if held > lru.maxsize:
-                problems.append(f"{held} bytes held exceed the budget {lru.maxsize}")
-            if problems and repair:
-                repaired = self._rebuild()
+            found = problems(self)
+            if found and repair:
+                repaired = rebuild(self)
                 evicted = self._collect()
                 self._evictions += len(evicted)
             details = {
                 "bytes": int(lru.currsize),
-                "items": len(data),
+                "items": len(self._data),
                 "budget": int(lru.maxsize),
                 "memmaps": len(self._memmaps),
                 "max_memmaps": self._max_memmaps,
             }
         if evicted:
             self.dispatch(evicted)
-        return problems, repaired, details
-
-    def _rebuild(self) -> int:
-        """Make cachetools' indexes and the memmap index agree with the data dict."""
-        data, order = self._data, self._order
-        sizes: dict[Hashable, int] = vars(self._lru)["_Cache__size"]
-        fixed = 0
-        _LAST[0] = None  # the order may change below
-        # list(order) first: lock-free readers may move_to_end while we look.
-        for k in [k for k in list(order) if k not in data]:
-            del order[k]
-            fixed += 1
-        for k in [k for k in data if k not in order]:
-            order[k] = None
-            fixed += 1
-        for k in [k for k in sizes if k not in data]:
-            del sizes[k]
-            fixed += 1
-        for k, e in data.items():
-            if sizes.get(k) != e.size:
-                sizes[k] = e.size
-                fixed += 1
-        total = sum(sizes.values())
-        if self._lru.currsize != total:
-            self._lru._Cache__currsize = total  # type: ignore[attr-defined]
-            fixed += 1
-        memmaps = {k: e for k, e in data.items() if e.memmap}
-        if memmaps.keys() != self._memmaps.keys():
-            self._memmaps = memmaps
-            fixed += 1
-        while self._lru.currsize > self._lru.maxsize:
-            self._lru.popitem()
-        while len(self._memmaps) > self._max_memmaps:
-            k, e = min(self._memmaps.items(), key=lambda kv: kv[1].tick)
-            self._remove(k, e)
-            self._lru.evicted.append((k, e))
-        return fixed
+        return found, repaired, details
 
     def _after_fork_in_child(self) -> None:
         old = self._lock
@@ -543,7 +473,7 @@ class MemoryTier:
             # A thread that does not exist in the child may have been mid-write: repair now.
             with self._lock:
                 # What the rebuild evicts is handed to on_evict by the next set.
-                self._rebuild()
+                rebuild(self)
 
 
 def _count_value(counter: count[int]) -> int:
