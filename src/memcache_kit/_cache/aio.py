@@ -2,7 +2,7 @@
 
 Memory hits are answered inline (a few dictionary operations); disk reads, sync loaders and
 writes that reach disk run in worker threads (``asyncio.to_thread``). Tasks and threads share
-one in-flight table (``_flight``), so a key loads once whichever side asks.
+one in-flight table (``flight``), so a key loads once whichever side asks.
 """
 
 from __future__ import annotations

@@ -108,7 +108,7 @@ class Loading(CacheState):
             rec(trace_hash(key), _sizes.sizeof(value), cost, _record.MISS)
 
     def _shared_lock(self, key: CacheKey) -> SharedLock | None:
-        """The key's cross-process lock, when the cache shares a tier (see ``_flight``)."""
+        """The key's cross-process lock, when the cache shares a tier (see ``flight``)."""
         remote, disk = self._remote, self._disk
         if remote is None and disk is None:
             return None

@@ -1,7 +1,7 @@
 """Entries of cached methods keyed by a per-instance token: this process's memory tier only.
 
 An instance that has neither ``__cache_key__()`` nor an encodable state is keyed by an
-``InstanceToken`` (``_binding``), valid in this process only; its entries never reach a lower
+``InstanceToken`` (``_keys.binding``), valid in this process only; its entries never reach a lower
 tier and die with the instance. ``Cache`` has no such entries of its own, so single flight for
 them lives here, mirroring ``Cache._get_or_load``.
 """

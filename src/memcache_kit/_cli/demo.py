@@ -12,7 +12,7 @@ trace). When no HMAC key exists yet it signs with a key made for this run only, 
 child process in the environment, so that it leaves no key file behind either.
 
 ``--items N`` (or ``MEMCACHE_KIT_DEMO_ITEMS``) makes it smaller; ``--json`` prints its figures
-as one JSON object instead of tables (what tests/test_demo.py checks).
+as one JSON object instead of tables (what tests/cli/test_demo.py checks).
 """
 
 from __future__ import annotations

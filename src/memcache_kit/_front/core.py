@@ -1,7 +1,7 @@
 """``CachedCore``: what one decorated function (or method, or cached property) needs.
 
 Keys (design "Keys", "A decorated function's entries"): a call is bound to the signature by a
-plan computed once (``_binding.Plan``); the bound values are the key's *parts*, keyed by
+plan computed once (``_keys.binding.Plan``); the bound values are the key's *parts*, keyed by
 ``_keys.namespaced_key`` within the function's namespace (module, qualname, code fingerprint or
 ``version=``, generation). The memory key starts with ``token``, an object made per function and
 generation, so memory keys of different functions never meet; when every part is an

@@ -1,7 +1,7 @@
 """``LazyDataset`` (map-style, a torch ``Dataset`` when torch is installed) and ``worker_init_fn``.
 
 torch is imported only when a dataset is built and torch is installed; ``import memcache_kit``
-never imports it. Arrays: ``open_array`` and ``materialize`` live in ``_datasets_arrays``.
+never imports it. Arrays: ``open_array`` and ``materialize`` live in ``arrays``.
 """
 
 from __future__ import annotations

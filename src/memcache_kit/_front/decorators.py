@@ -1,9 +1,9 @@
 """``cached`` and ``cached_property``: memoize expensive loaders in a ``Cache`` (the public face).
 
 What one decorated function needs (keys, generations, calls, statistics) is ``CachedCore`` in
-``_cached_core``; what the decorators return (function wrappers with the memory-hit fast lane,
-cached methods, the cached-property descriptor) is in ``_cached_wrappers``; entries keyed by a
-per-instance token, memory only, in ``_cached_local``.
+``core``; what the decorators return (function wrappers with the memory-hit fast lane,
+cached methods, the cached-property descriptor) is in ``wrappers``; entries keyed by a
+per-instance token, memory only, in ``_cache.local``.
 """
 
 from __future__ import annotations

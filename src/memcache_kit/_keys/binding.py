@@ -70,7 +70,7 @@ class Plan:
         self._drop = frozenset(i for i, n in enumerate(slots) if n in ignore)
         self.names: tuple[str, ...] = tuple(n for i, n in enumerate(slots) if i not in self._drop)
         # All-positional calls of a plain signature bind to ``args`` itself: the hit path's
-        # fast lane (see _decorators) relies on this.
+        # fast lane (see _front.wrappers) relies on this.
         self.simple = not (self._varargs or self._varkw or self._kwonly or self._drop)
 
     @property

@@ -18,7 +18,7 @@ hits iff its distance is at most ``B``. Rules that make this equal the real tier
   LRU does not refill until later misses, while the model counts it as used by older entries:
   the model is then an upper bound of the hit ratio. Measured on the adapt_size trace, where
   7 % of the requests change their key's size: at most 0.01 points above the real tier
-  (tests/test_advisor.py checks 0.5).
+  (tests/observe/test_advisor.py checks 0.5).
 
 numpy is required (imported inside the functions); the ``plot`` extra adds matplotlib for
 :func:`plot_advice`.

@@ -1,7 +1,7 @@
 """The sizers of builtins and plain objects that ``sizeof``'s walk dispatches to (a leaf).
 
 Each handler charges an object's own bytes to the walk and hands its children back to it.
-Containers with at most ``_sizes_walk._EXACT_N`` children are walked in full (read from that
+Containers with at most ``walk._EXACT_N`` children are walked in full (read from that
 module at call time, so the one setting governs both).
 """
 

@@ -1,8 +1,8 @@
 """Sizes and durations: parsing budgets (here), and measuring what a value keeps alive (a leaf).
 
 This module is the import point of the whole topic: ``sizeof``, ``register_sizer`` and the
-``Sizer`` type live in ``_sizes_walk`` (the walk over builtins and plain objects), ``compact``
-and ``is_memmap`` in ``_sizes_libs`` (numpy, pandas, polars, pyarrow, torch, recognised by
+``Sizer`` type live in ``walk`` (the walk over builtins and plain objects), ``compact``
+and ``is_memmap`` in ``libraries`` (numpy, pandas, polars, pyarrow, torch, recognised by
 module name and never imported), and are re-exported here.
 """
 

@@ -3,7 +3,7 @@
 Large containers are not walked in full: past ``_EXACT_N`` children a random sample is sized
 and extrapolated (see ``sizeof`` for the error bound), so one call costs at most about
 ``_BUDGET`` object visits whatever the value's size. Builtins and plain instances are sized
-in ``_sizes_types``; numpy, pandas, polars, pyarrow and torch in ``_sizes_libs``, by module
+in ``builtins``; numpy, pandas, polars, pyarrow and torch in ``libraries``, by module
 name.
 """
 

@@ -2,7 +2,7 @@
 
 Keys: the memory tier takes any hashable *memory key* (see ``_keys.memory_key``); the disk and
 remote tiers take the 32-hex-digit *disk key* string (``CacheKey.disk``). The contract suite in
-``tests/test_tier_contract.py`` runs against every tier with string keys.
+``tests/tiers/test_tier_contract.py`` runs against every tier with string keys.
 """
 
 from __future__ import annotations

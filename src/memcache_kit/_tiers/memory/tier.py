@@ -5,7 +5,7 @@ getsizeof=...)``, each value wrapped in an ``Entry`` that carries its size, meas
 set). The hit path does not go through cachetools' Python-level ``__getitem__``: it reads
 cachetools' own dictionaries (the data dict and the recency ``OrderedDict``) directly, one dict
 lookup and one ``move_to_end``, each a single C call and so atomic under the GIL (both skipped
-when the entry is already the process's most recent; see ``_memory_hit``, which also gives
+when the entry is already the process's most recent; see ``hit``, which also gives
 fronts a ``Lane`` to run the same hit inline). Measured on CPython 3.11 on a loaded 2-core
 machine (benchmarks/bench_memory.py): about 0.13 µs a hit against 0.41 µs for
 ``with lock: lru[k]``. We chose this over a second recency index of our own beside cachetools:
@@ -168,7 +168,7 @@ class MemoryTier:
     def get(self, key: Hashable) -> Any:
         """The value, or ``MISSING`` (absent or expired).
 
-        Each instance replaces this method with the closure ``_memory_hit.reader`` builds (same
+        Each instance replaces this method with the closure ``hit.reader`` builds (same
         steps, no attribute lookups on ``self``), or with ``_get_locked`` on a free-threaded
         build.
         """

@@ -208,7 +208,7 @@ class RedisTier:
             return _FAILED
 
     def _script(self, op: str, name: str, keys: list[str], args: list[Any]) -> Any:
-        """Run one of ``_redis_scripts`` (EVALSHA, loading it after a restart), or ``_FAILED``."""
+        """Run one of ``scripts`` (EVALSHA, loading it after a restart), or ``_FAILED``."""
         if not self._usable():
             return _FAILED
         try:

@@ -23,7 +23,7 @@ from memcache_kit._keys import make_key
 from memcache_kit._tiers.disk.lease import FileLock, lock_path
 from redis_server import RedisServer, redis_server  # noqa: F401 - registers the fixture
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+SRC = str(Path(__file__).resolve().parents[2] / "src")
 SECRET = "test-secret-shared-by-every-machine"
 
 WORKER = textwrap.dedent(

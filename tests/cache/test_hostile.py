@@ -4,7 +4,7 @@ Files planted in a cache directory are never executed, followed or loaded: each 
 counted (``cache._disk.bad_entries``) and logged once per kind. Unsafe directories are refused,
 the key file is private and outside every cache directory, key rotation turns old entries into
 misses, network filesystems go memory-only. The tier-level versions of the plant tests are in
-tests/test_disk_tier.py.
+tests/tiers/test_disk_tier.py.
 """
 
 from __future__ import annotations

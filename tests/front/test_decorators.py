@@ -26,7 +26,7 @@ import memcache_kit as mk
 from memcache_kit._config import registry as _registry
 from memcache_kit._keys.binding import BindError, Plan
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)

@@ -21,7 +21,7 @@ from memcache_kit._observe.traces import (
     read_trace,
 )
 
-TRACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "traces"
+TRACES = Path(__file__).resolve().parents[3] / "shared" / "data" / "traces"
 if not TRACES.is_dir():
     TRACES = Path("/work/shared/data/traces")
 

@@ -25,7 +25,7 @@ from memcache_kit._shapes import MISSING, Advice
 from memcache_kit._tiers.memory.governor import Governor
 from memcache_kit._tiers.memory.tier import MemoryTier
 
-TRACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "traces"
+TRACES = Path(__file__).resolve().parents[3] / "shared" / "data" / "traces"
 if not TRACES.is_dir():
     TRACES = Path("/work/shared/data/traces")
 

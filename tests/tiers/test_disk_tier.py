@@ -31,7 +31,7 @@ from memcache_kit._tiers.disk.tier import INLINE_MAX, DiskTier
 
 SECRET = b"test-secret-0123456789abcdef-xyz"
 K = [f"{i:032x}" for i in range(200)]
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from memcache_kit._observe.record import (
 )
 from memcache_kit._observe.traces import read_trace
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
 def _run(code: str) -> subprocess.CompletedProcess[str]:

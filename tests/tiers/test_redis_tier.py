@@ -23,13 +23,6 @@ from typing import Any, cast
 
 import numpy as np
 import pytest
-
-from memcache_kit._errors import ConfigError
-from memcache_kit._serial import seal
-from memcache_kit._shapes import MISSING
-from memcache_kit._tiers.base import Tier
-from memcache_kit._tiers.redis.tier import RedisTier
-from redis_server import RedisServer, redis_server  # noqa: F401 - registers the fixture
 from test_tier_contract import (  # noqa: F401 - the contract suite, collected here (below)
     BUDGET,
     key,
@@ -49,11 +42,18 @@ from test_tier_contract import (  # noqa: F401 - the contract suite, collected h
     test_verify_shape,
 )
 
+from memcache_kit._errors import ConfigError
+from memcache_kit._serial import seal
+from memcache_kit._shapes import MISSING
+from memcache_kit._tiers.base import Tier
+from memcache_kit._tiers.redis.tier import RedisTier
+from redis_server import RedisServer, redis_server  # noqa: F401 - registers the fixture
+
 # The contract suite's tests, imported above, are collected here with this module's `make` and
 # `tier` fixtures (test_is_a_tier is rewritten below: it checks the contract module's own table).
 
 SECRET = "test-secret-shared-by-every-machine"
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
 @pytest.fixture(autouse=True)
