@@ -21,14 +21,7 @@ from ._front import (
 from ._observe.advisor import advise
 from ._observe.report import MemoryReport, report
 from ._serial import register_serializer
-from ._shapes import (
-    Advice,
-    AdvicePoint,
-    CacheInfo,
-    CacheStats,
-    TierStats,
-    VerifyReport,
-)
+from ._shapes import Advice, AdvicePoint, CacheInfo, CacheStats, TierStats, VerifyReport
 from ._sizes import parse_size, register_sizer, sizeof
 
 __version__ = "0.1.0"

@@ -13,12 +13,7 @@ import pytest
 
 from memcache_kit._observe import record as _record
 from memcache_kit._observe.advisor import advise
-from memcache_kit._observe.record import (
-    HEADER_SIZE,
-    MAGIC,
-    RECORD_SIZE,
-    Recorder,
-)
+from memcache_kit._observe.record import HEADER_SIZE, MAGIC, RECORD_SIZE, Recorder
 from memcache_kit._observe.traces import read_trace
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")

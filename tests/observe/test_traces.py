@@ -13,13 +13,7 @@ import pytest
 
 from memcache_kit._observe import traces as _traces
 from memcache_kit._observe.record import Recorder
-from memcache_kit._observe.traces import (
-    Trace,
-    detect_format,
-    formats,
-    read_bytes,
-    read_trace,
-)
+from memcache_kit._observe.traces import Trace, detect_format, formats, read_bytes, read_trace
 
 TRACES = Path(__file__).resolve().parents[3] / "shared" / "data" / "traces"
 if not TRACES.is_dir():

@@ -11,21 +11,18 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from .._keys import CacheKey, make_key
 from .._shapes import MISSING, USE_DEFAULT, UseDefault
 from .flight import Abandoned, SharedLock
 from .parts import STRIPES, copy_out, mem_key
-from .state import CacheState
+from .state import TTL, CacheState, T
 
 if TYPE_CHECKING:
     pass
 
 __all__ = ["AsyncMixin"]
-
-T = TypeVar("T")
-TTL = float | int | str | None
 
 
 class AsyncMixin(CacheState):

@@ -33,34 +33,17 @@ from typing import Any, Literal, TypeVar, cast
 
 from .._keys import make_key
 from .._observe import stats as _observe
-from .._shapes import (
-    MISSING,
-    USE_DEFAULT,
-    CacheStats,
-    TierStats,
-    UseDefault,
-    VerifyReport,
-)
+from .._shapes import MISSING, USE_DEFAULT, CacheStats, TierStats, UseDefault, VerifyReport
 from .._tiers import Evicted
 from .._tiers.disk import DiskTier
 from .._tiers.memory import MemoryTier
 from .._tiers.redis import RedisTier
 from . import options as env
 from .aio import AsyncMixin
-from .flight import (
-    Flight,
-)
+from .flight import Flight
 from .loading import Loading
 from .lookups import Lookups
-from .parts import (
-    ENTRY_OVERHEAD,
-    STRIPES,
-    copy_out,
-    mem_key,
-    no_memory,
-    replace,
-    verify_inclusive,
-)
+from .parts import ENTRY_OVERHEAD, STRIPES, copy_out, mem_key, no_memory, replace, verify_inclusive
 from .tiers import Tiers
 from .writes import Writes
 

@@ -42,6 +42,7 @@ __all__ = ["Handle", "handle"]
 
 T = TypeVar("T")
 TTL = float | int | str | None
+AsyncLoader = Callable[[], T | Awaitable[T]]
 
 
 def handle(cache: Cache) -> Handle:
@@ -117,11 +118,9 @@ class Handle:
         return self.cache._get_or_load(key, loader, ttl)
 
     async def aget_or_load(
-        self,
-        key: CacheKey,
-        loader: Callable[[], T | Awaitable[T]],
-        ttl: TTL | UseDefault = USE_DEFAULT,
+        self, key: CacheKey, loader: AsyncLoader[T], ttl: TTL | UseDefault = USE_DEFAULT
     ) -> T:
+        """``get_or_load`` for coroutines (``loader`` sync, run in a thread, or async)."""
         return await self.cache._aget_or_load(key, loader, ttl)
 
     def expire_at(self, ttl: TTL | UseDefault) -> float | None:

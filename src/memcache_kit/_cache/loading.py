@@ -8,36 +8,21 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 from .. import _sizes
 from .._keys import CacheKey
 from .._observe import record as _record
-from .._shapes import (
-    MISSING,
-    USE_DEFAULT,
-    UseDefault,
-)
+from .._shapes import MISSING, USE_DEFAULT, UseDefault
 from . import options as env
-from .flight import (
-    Abandoned,
-    SharedLock,
-    shared_lock,
-)
-from .parts import (
-    STRIPES,
-    trace_hash,
-)
-from .state import CacheState
+from .flight import Abandoned, SharedLock, shared_lock
+from .parts import STRIPES, trace_hash
+from .state import TTL, CacheState, T
 
 __all__ = ["Loading"]
 
 log = logging.getLogger("memcache_kit")
 _DEBUG = logging.DEBUG
-
-T = TypeVar("T")
-Size = int | str | None
-TTL = float | int | str | None
 
 
 class Loading(CacheState):

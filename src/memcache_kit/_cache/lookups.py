@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Hashable
-from typing import Any, TypeVar
+from typing import Any
 
 from .._keys import CacheKey
 from .._observe import record as _record
-from .._shapes import (
-    MISSING,
-    Missing,
-)
+from .._shapes import MISSING, Missing
 from .parts import (
     MEMORY_ONLY,
     ON_DISK,
@@ -33,10 +30,6 @@ __all__ = ["Lookups"]
 
 log = logging.getLogger("memcache_kit")
 _DEBUG = logging.DEBUG
-
-T = TypeVar("T")
-Size = int | str | None
-TTL = float | int | str | None
 
 
 class Lookups(CacheState):

@@ -7,10 +7,9 @@ more than 0 opens it.
 
 from __future__ import annotations
 
-import logging
 import weakref
 from collections.abc import Callable, Hashable
-from typing import Any, TypeVar
+from typing import Any
 
 from .._errors import ConfigError
 from .._keys import CacheKey
@@ -19,23 +18,12 @@ from .._tiers.disk import DiskTier
 from .._tiers.memory import MemoryTier
 from .._tiers.redis import RedisTier
 from . import options as env
-from .parts import (
-    flush_and_close,
-    hit_path,
-    no_memory,
-    recording_reader,
-    weak_evict,
-)
+from .parts import flush_and_close, hit_path, no_memory, recording_reader, weak_evict
 from .state import CacheState
 
 __all__ = ["Tiers"]
 
-log = logging.getLogger("memcache_kit")
-_DEBUG = logging.DEBUG
-
-T = TypeVar("T")
 Size = int | str | None
-TTL = float | int | str | None
 
 
 class Tiers(CacheState):

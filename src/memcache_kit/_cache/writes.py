@@ -30,23 +30,11 @@ from .. import _sizes
 from .._errors import CacheWarning
 from .._keys import CacheKey
 from .._observe import record as _record
-from .._shapes import (
-    MISSING,
-    USE_DEFAULT,
-    UseDefault,
-)
+from .._shapes import MISSING, USE_DEFAULT, UseDefault
 from .._tiers import Evicted
 from .._tiers.disk import DiskTier
-from .parts import (
-    DIRTY,
-    MEMORY_ONLY,
-    ON_DISK,
-    STRIPES,
-    Meta,
-    disk_warned,
-    trace_hash,
-)
-from .state import CacheState
+from .parts import DIRTY, MEMORY_ONLY, ON_DISK, STRIPES, Meta, disk_warned, trace_hash
+from .state import TTL, CacheState
 
 if TYPE_CHECKING:
     from .._tiers.disk import DiskTier
@@ -55,7 +43,6 @@ __all__ = ["Writes"]
 
 log = logging.getLogger("memcache_kit")
 
-TTL = float | int | str | None
 
 # How many load costs of entries living below memory a cache remembers (~100 B each).
 BELOW_COSTS_MAX = 1 << 16

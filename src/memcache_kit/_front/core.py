@@ -29,12 +29,7 @@ from .. import _keys
 from .._cache import Cache, Handle, handle, memory_only, memory_only_key
 from .._config import get_cache
 from .._keys import BindError, CacheKey, Plan, receiver_part
-from .._shapes import (
-    MISSING,
-    USE_DEFAULT,
-    CacheInfo,
-    UseDefault,
-)
+from .._shapes import MISSING, USE_DEFAULT, CacheInfo, UseDefault
 from .._sizes import parse_duration
 
 __all__ = ["SIMPLE", "TTL", "CachedCore"]

@@ -19,13 +19,7 @@ from .._cache import Cache, handle
 from .._keys import CacheKey
 from .._shapes import USE_DEFAULT, UseDefault
 from .arrays import materialize, open_array
-from .lazy import (
-    TTL,
-    check_cache_spec,
-    entry_key,
-    namespace_of,
-    resolve_cache,
-)
+from .lazy import TTL, check_cache_spec, entry_key, namespace_of, resolve_cache
 
 __all__ = ["LazyDataset", "materialize", "open_array", "worker_init_fn"]
 

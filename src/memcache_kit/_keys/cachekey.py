@@ -1,15 +1,9 @@
-"""Keys (a pure leaf module): the import point for the canonical encoder (``encode``), plus
-memory keys and ``CacheKey`` (here).
+"""Memory keys and ``CacheKey``, built on the canonical encoder (``encode``).
 
-- ``encode(obj)``: canonical bytes, the same in every process, run and machine. Every value is a
-  one-byte tag followed by length-prefixed content, so encodings are prefix-free and two different
-  values never share bytes (large content is replaced by its 128-bit XXH3 hash).
 - ``memory_key(obj)``: the in-process hashable form used by the memory tier; two keys have equal
   memory keys exactly when their canonical encodings are equal (``typed=False``).
 - ``CacheKey``: memory key + lazily computed disk key (32 hex digits) + a short label.
-
-numpy, pandas, polars, pyarrow and torch values are encoded by ``arrays`` (imported the first
-time such a value is seen); the code fingerprint lives in ``fingerprint``.
+- ``namespaced_key``: the same within a namespace (a decorated function, a loader, a dataset).
 """
 
 from __future__ import annotations
@@ -21,12 +15,7 @@ from typing import Any, Final
 from .encode import (
     _SPACE_HEAD,
     _TABLE,
-    FILE_CHUNK,
-    HASH_OVER,
-    KEY_FORMAT,
     NUMERIC_HANDLERS,
-    Handler,
-    UnencodableKeyError,
     _e_bytes,
     _e_str,
     _e_tuple,
@@ -34,29 +23,12 @@ from .encode import (
     _len,
     _resolve,
     _unpack_d,
-    class_id,
     digest,
     encode,
 )
 from .labels import short_repr
 
-__all__ = [
-    "FILE_CHUNK",
-    "HASH_OVER",
-    "KEY_FORMAT",
-    "NUMERIC_HANDLERS",
-    "CacheKey",
-    "Handler",
-    "UnencodableKeyError",
-    "class_id",
-    "digest",
-    "encode",
-    "make_key",
-    "memory_key",
-    "namespaced_key",
-    "namespaced_mem",
-    "short_repr",
-]
+__all__ = ["CacheKey", "make_key", "memory_key", "namespaced_key", "namespaced_mem"]
 
 
 class _EncodedMarker:

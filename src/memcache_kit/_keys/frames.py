@@ -13,24 +13,8 @@ from typing import Any
 
 import xxhash
 
-from .arrays import (
-    ARRAY_CHUNK,
-    _dtype_bytes,
-    _e_ndarray,
-    _raw,
-    _shape,
-    _tag,
-)
-from .encode import (
-    Handler,
-    _e_int,
-    _e_str,
-    _enc,
-    _len,
-    _s,
-    _Unencodable,
-    register_library,
-)
+from .arrays import ARRAY_CHUNK, _dtype_bytes, _e_ndarray, _raw, _shape, _tag
+from .encode import Handler, _e_int, _e_str, _enc, _len, _s, _Unencodable, register_library
 
 # ---------------------------------------------------------------------------------------------
 # pandas

@@ -16,13 +16,7 @@ from collections import deque
 from typing import Any
 
 from . import walk as _w
-from .walk import (
-    _MEDIUM_INT,
-    _ONE_DIGIT_INT,
-    Dispatch,
-    _Handler,
-    _Walk,
-)
+from .walk import _MEDIUM_INT, _ONE_DIGIT_INT, Dispatch, _Handler, _Walk
 
 _FREE_TYPES = {
     types.FunctionType,

@@ -1,10 +1,5 @@
-"""Sizes and durations: parsing budgets (here), and measuring what a value keeps alive (a leaf).
-
-This module is the import point of the whole topic: ``sizeof``, ``register_sizer`` and the
-``Sizer`` type live in ``walk`` (the walk over builtins and plain objects), ``compact``
-and ``is_memmap`` in ``libraries`` (numpy, pandas, polars, pyarrow, torch, recognised by
-module name and never imported), and are re-exported here.
-"""
+"""Parsing budgets and durations (``"1.5GiB"``, ``"25%"``, ``"10m"``) and finding the physical
+memory (or the cgroup limit when it is lower). Measuring values is ``walk``'s."""
 
 from __future__ import annotations
 
@@ -17,19 +12,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Literal
 
-from .libraries import compact, is_memmap
-from .walk import Sizer, register_sizer, sizeof
-
-__all__ = [
-    "Sizer",
-    "compact",
-    "is_memmap",
-    "parse_duration",
-    "parse_size",
-    "physical_memory",
-    "register_sizer",
-    "sizeof",
-]
+__all__ = ["parse_duration", "parse_size", "physical_memory"]
 
 # ---------------------------------------------------------------------------------------------
 # Parsing sizes and durations

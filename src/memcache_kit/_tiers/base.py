@@ -12,7 +12,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from .._shapes import TierStats
 
-__all__ = ["Evicted", "Tier"]
+__all__ = ["Degradable", "Evicted", "Tier"]
 
 
 class Evicted(NamedTuple):
@@ -59,3 +59,22 @@ class Tier(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class Degradable(Protocol):
+    """A lower tier's failure state, as its ``verify`` reports it: a tier that meets faults
+    (a full disk, an unreachable server) degrades instead of raising."""
+
+    @property
+    def budget(self) -> int: ...
+    @property
+    def degraded(self) -> bool: ...
+    @property
+    def faults(self) -> dict[str, int]:
+        """Faults met, by exception type."""
+        ...
+
+    @property
+    def bad_entries(self) -> dict[str, int]:
+        """Unusable entries met by reads, by kind (forged, format, truncated, ...)."""
+        ...

@@ -20,12 +20,7 @@ import sys
 from typing import Any
 
 from ..._serial import Serializer, Signer, get_serializer
-from .files import (
-    FileStore,
-    new_name,
-    npy_parts,
-    read_exact,
-)
+from .files import FileStore, new_name, npy_parts, read_exact
 from .index import Record
 
 __all__ = ["INLINE_MAX", "BadEntry", "Codec", "TooLarge", "Unserializable"]

@@ -28,22 +28,11 @@ from typing import Any, Literal
 import diskcache
 
 from ..._errors import CacheWarning
-from ..._serial import (
-    SealError,
-    Signer,
-    get_serializer,
-    signer,
-)
+from ..._serial import SealError, Signer, get_serializer, signer
 from ..._settings import settings
 from ..._shapes import MISSING, TierStats
 from . import index as ix
-from .codec import (
-    INLINE_MAX,
-    BadEntry,
-    Codec,
-    TooLarge,
-    Unserializable,
-)
+from .codec import INLINE_MAX, BadEntry, Codec, TooLarge, Unserializable
 from .files import FileStore, UnsafeDirectory, ensure_directory
 from .handles import GATE, Handles, gated
 from .health import Health

@@ -17,24 +17,17 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..._serial import SealError, Signer
+from ..base import Degradable
 from . import index as ix
 from .files import DATA_DIR, FileStore, is_data_name, writer_gone
 
 
-class Tier(Protocol):
+class Tier(Degradable, Protocol):
     """What verification reads of the tier (``tier.DiskTier`` is one: it hands itself over;
     a protocol here, since the tier imports this module)."""
 
     directory: Path
 
-    @property
-    def budget(self) -> int: ...
-    @property
-    def degraded(self) -> bool: ...
-    @property
-    def bad_entries(self) -> dict[str, int]: ...
-    @property
-    def faults(self) -> dict[str, int]: ...
     @property
     def _files(self) -> FileStore: ...
     @property

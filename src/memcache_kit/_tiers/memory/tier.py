@@ -36,12 +36,7 @@ from ... import _sizes
 from ..._shapes import MISSING, TierStats
 from ..base import Evicted
 from .governor import Governor, clock, governor
-from .hit import (
-    _LAST,
-    Entry,
-    Lane,
-    reader,
-)
+from .hit import _LAST, Entry, Lane, reader
 from .verify import by_type, problems, rebuild
 
 __all__ = ["Lane", "MemoryTier"]

@@ -22,13 +22,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from ..._serial import (
-    SealError,
-    Serializer,
-    get_serializer,
-    mac_key,
-    signer,
-)
+from ..._serial import SealError, Serializer, get_serializer, mac_key, signer
 from ..._shapes import MISSING, TierStats
 from . import chunks
 from . import scripts as lua

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from ..base import Degradable
 from .lock import _FAILED, Remote
 
 
-class Tier(Remote, Protocol):
+class Tier(Remote, Degradable, Protocol):
     """What verification reads of the tier (``tier.RedisTier`` is one; a protocol here, since
     the tier imports this module)."""
 
@@ -24,14 +25,6 @@ class Tier(Remote, Protocol):
     _errors: tuple[type[BaseException], ...]
     _evictions: int
 
-    @property
-    def budget(self) -> int: ...
-    @property
-    def degraded(self) -> bool: ...
-    @property
-    def faults(self) -> dict[str, int]: ...
-    @property
-    def bad_entries(self) -> dict[str, int]: ...
     def _usable(self) -> bool: ...
     def _flush(self) -> None: ...
     def _client(self) -> Any: ...
