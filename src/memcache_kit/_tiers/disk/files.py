@@ -7,6 +7,7 @@ never followed and a fault-injecting test can wrap one small object.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import os
@@ -115,6 +116,19 @@ def _write_all(fd: int, data: Any) -> None:
         view = view[n:]
 
 
+class DirFd:
+    """An open directory descriptor, closed when the last reference to it goes."""
+
+    __slots__ = ("fd",)
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def __del__(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+
+
 class FileStore:
     """The data directory of one tier, addressed through a directory file descriptor."""
 
@@ -123,33 +137,35 @@ class FileStore:
         self.path = root / DATA_DIR
         self.shared = shared
         self.strict = strict
-        self._fd: int | None = None
+        self._dir: DirFd | None = None
 
-    @property
-    def fd(self) -> int:
-        fd = self._fd
-        if fd is None:
-            fd = self.open()
-        return fd
+    def dir(self) -> DirFd:
+        """The open data directory; its descriptor stays open while the caller holds this
+        object (so every use below keeps it in a local for the duration of its calls)."""
+        d = self._dir
+        if d is None:
+            d = self.open()
+        return d
 
-    def open(self) -> int:
+    def open(self) -> DirFd:
         """(Re)open the data directory; it must be a real directory, private unless shared."""
-        self.close()
         ensure_directory(self.path, allow_shared=self.shared)
         fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        self._fd = fd
-        return fd
+        self._dir = d = DirFd(fd)
+        return d
 
     def close(self) -> None:
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            os.close(fd)
+        """Let go of the directory: its descriptor closes once no caller holds it (closing it
+        under a thread about to use it could point that thread's ``openat`` at whatever file
+        took the number next)."""
+        self._dir = None
 
     def write(self, name: str, parts: Iterable[Any]) -> None:
         """Write ``name`` atomically: a temp file, then rename (fsync both with strict).
 
         ``parts`` are bytes-like, or 1-d contiguous numpy arrays (written with ``tofile``)."""
-        dir_fd = self.fd
+        held = self.dir()
+        dir_fd = held.fd
         tmp = name + ".tmp"
         mode = 0o666 if self.shared else 0o600
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -174,12 +190,14 @@ class FileStore:
 
     def open_read(self, name: str) -> int:
         """A read descriptor for ``name``; raises ``OSError(ELOOP)`` for a symlink."""
-        return os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=self.fd)
+        held = self.dir()
+        return os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=held.fd)
 
     def unlink(self, name: str) -> bool:
         """Remove ``name`` (a symlink itself, never its target); False if it was not there."""
+        held = self.dir()
         try:
-            os.unlink(name, dir_fd=self.fd)
+            os.unlink(name, dir_fd=held.fd)
         except FileNotFoundError:
             return False
         except IsADirectoryError:
@@ -187,10 +205,12 @@ class FileStore:
         return True
 
     def lstat(self, name: str) -> os.stat_result:
-        return os.stat(name, dir_fd=self.fd, follow_symlinks=False)
+        held = self.dir()
+        return os.stat(name, dir_fd=held.fd, follow_symlinks=False)
 
     def listdir(self) -> list[str]:
-        return os.listdir(self.fd)
+        held = self.dir()
+        return os.listdir(held.fd)
 
 
 def read_exact(fd: int, n: int) -> bytearray:

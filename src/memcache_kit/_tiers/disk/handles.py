@@ -155,8 +155,12 @@ if hasattr(os, "register_at_fork"):
 class Handles:
     """The index (``diskcache.Cache``) and one connection + cursor per thread, per process.
 
-    ``local.cur`` is the calling thread's reusable cursor once :meth:`con` has run in it (a
-    reused cursor saves ~0.3 µs a hit over ``con.execute``, benchmarks/bench_disk.py).
+    ``_cons`` holds every live connection strongly, so that a fork (which frees the other threads'
+    thread-local storage in the child before any hook runs) never closes the parent's
+    connections in the child.
+
+        ``local.cur`` is the calling thread's reusable cursor once :meth:`con` has run in it (a
+        reused cursor saves ~0.3 µs a hit over ``con.execute``, benchmarks/bench_disk.py).
     """
 
     def __init__(self, directory: Path, *, strict: bool) -> None:
@@ -199,16 +203,25 @@ class Handles:
         self._pid = os.getpid()
 
     def drop(self) -> None:
-        """Close this process's handles; later calls reopen them."""
-        cons, self._cons = self._cons, []
+        """Let go of this process's handles; later calls reopen them.
+
+        Never closes a connection under a thread that is using it (closing a ``sqlite3``
+        connection while another thread runs a statement on it crashes the process): the
+        calling thread's own connection is closed here; every other one is only let go of, and
+        closes when its last reference goes: at once for a thread that is not inside the tier,
+        when its statement ends for one that is (its frame holds the connection until then).
+        Those threads' next calls open fresh connections.
+        """
+        own: sqlite3.Connection | None = getattr(self.local, "con", None)
+        self._cons = []
         self.local = threading.local()
-        for con in cons:
-            with contextlib.suppress(Exception):
-                con.close()
         dc, self._dc = self._dc, None
+        if own is not None:
+            with contextlib.suppress(Exception):
+                own.close()
         if dc is not None:
             with contextlib.suppress(Exception):
-                dc.close()
+                dc.close()  # diskcache closes the calling thread's connection only
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])

@@ -70,14 +70,20 @@ def connect(url: str, timeout: float) -> Any:
 
 
 def close_client(client: Any, errors: tuple[type[BaseException], ...]) -> None:
-    """Close ``client`` and every socket it opened. A cluster client's ``close()`` reaches only
-    the nodes in its current map; the startup nodes' connections are disconnected here too, or
-    the garbage collector would find their sockets open."""
-    with contextlib.suppress(*errors):
-        client.close()
+    """Close ``client`` and every socket it opened.
+
+    A standalone client's idle connections close now; one that another thread is using
+    finishes its command and closes when it is collected (``Connection.__del__``), so closing
+    the tier never pulls a socket from under a running command. A cluster client's ``close()``
+    reaches only the nodes in its current map; the startup nodes' connections are disconnected
+    here too, or the garbage collector would find their sockets open."""
     manager = getattr(client, "nodes_manager", None)
     if manager is None:
+        with contextlib.suppress(*errors):
+            client.connection_pool.disconnect(inuse_connections=False)
         return
+    with contextlib.suppress(*errors):
+        client.close()
     nodes = [*manager.nodes_cache.values(), *manager.startup_nodes.values()]
     for node in nodes:
         conn = node.redis_connection
