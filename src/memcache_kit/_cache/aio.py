@@ -80,7 +80,7 @@ class AsyncMixin(CacheState):
             if not leader:
                 call.check_wait(blocking=False)
                 try:
-                    value = await asyncio.wrap_future(call)
+                    value = await call.wait_async()
                 except Abandoned:
                     continue
                 self._followed(key, value)
@@ -91,9 +91,8 @@ class AsyncMixin(CacheState):
             if self._versions[stripe] != version:
                 value = await asyncio.to_thread(self._recheck, key, stripe, version)
             if value is MISSING:
-                shared = self._disk is not None or self._remote is not None
-                # The cross-process wait (and the look after it) runs in a worker thread.
-                lock = await asyncio.to_thread(self._shared_lock, key) if shared else None
+                # The cross-process wait polls from the loop; the look after it is disk I/O.
+                lock = await self._ashared_lock(key)
                 try:
                     if lock is not None:
                         value = await asyncio.to_thread(self._get_below, key, quiet=True)

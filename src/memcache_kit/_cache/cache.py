@@ -298,18 +298,20 @@ class Cache(Tiers, Lookups, Loading, Writes, AsyncMixin):
     def clear(self) -> None:
         """Remove every entry from every tier."""
         self._check_open()
-        for i in range(STRIPES):  # a disk read in flight must not promote what was cleared
-            self._versions[i] += 1
-        mem, disk, remote = self._memory, self._disk, self._remote
-        if mem is not None:
-            mem.clear()
-        self._pending.clear()
-        self._costs.clear()
-        self._below_costs.clear()
-        if disk is not None:
-            disk.clear()
-        if remote is not None:
-            remote.clear()  # this cache's namespace only
+        # Every stripe: a write or promotion that already reached disk must not publish its
+        # memory copy (marked "on disk") after the disk was cleared; the versions it bumps
+        # turn a disk read in flight away from promoting what was cleared.
+        with self._all_stripes():
+            mem, disk, remote = self._memory, self._disk, self._remote
+            if mem is not None:
+                mem.clear()
+            self._pending.clear()
+            self._costs.clear()
+            self._below_costs.clear()
+            if disk is not None:
+                disk.clear()
+            if remote is not None:
+                remote.clear()  # this cache's namespace only
 
     # -- the internal API (decorators, proxies, datasets) ----------------------------------
 

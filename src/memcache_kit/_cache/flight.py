@@ -2,17 +2,22 @@
 
 The first caller to miss a key becomes its *leader* and runs the loader; every other caller
 that misses the same key while it runs waits on the leader's ``concurrent.futures.Future``
-(threads block on ``result()``, tasks ``await asyncio.wrap_future``), so threads and tasks
-share one table and one loader run. The leader publishes the value or the exception, then
-leaves the table: exceptions are handed to the waiters of that run and never cached.
+(threads block on ``result()``; a task awaits a future of its own that the leader's settles,
+``Call.wait_async``), so threads and tasks share one table and one loader run. The leader
+publishes the value or the exception, then leaves the table: exceptions are handed to the
+waiters of that run and never cached.
 
-A leader that is interrupted (task cancelled, ``KeyboardInterrupt``) *abandons* its run: the
-waiters do not inherit its cancellation, they retry and one of them becomes the next leader.
+Cancelling a waiting task cancels that waiter only: the shared future is never cancelled, so
+neither the leader nor the other waiters see it. A leader that is interrupted (task cancelled,
+``KeyboardInterrupt``) *abandons* its run: the waiters do not inherit its cancellation, they
+retry and one of them becomes the next leader.
 
 Across processes (design "Processes"), only a leader takes a second, shared lock before it
 loads (:func:`shared_lock`): the remote tier's lease lock in Redis when the cache has one, else
 a lock file in the disk tier's directory. Threads of one process therefore never queue on the
-shared lock; they wait on their leader's future.
+shared lock; they wait on their leader's future. A task waits for the shared lock without
+holding a worker thread (:func:`ashared_lock`): it polls from the event loop, and a lock that
+a worker thread took for a task that is gone is released at once.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections.abc import Hashable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
@@ -30,7 +36,7 @@ from .._tiers.disk import FileLock
 if TYPE_CHECKING:
     from .._tiers.redis import RedisTier
 
-__all__ = ["LEASE", "Abandoned", "Call", "Flight", "SharedLock", "shared_lock"]
+__all__ = ["LEASE", "Abandoned", "Call", "Flight", "SharedLock", "ashared_lock", "shared_lock"]
 
 LEASE = 30.0
 """Seconds of the Redis lock's lease, renewed every third of it while the loader runs: a killed
@@ -41,7 +47,9 @@ it when its holder dies)."""
 class SharedLock(Protocol):
     held: bool
     waited: float
+    timeout: float
 
+    def try_acquire(self) -> bool | None: ...
     def release(self) -> None: ...
 
 
@@ -67,6 +75,64 @@ def shared_lock(
     return flock
 
 
+async def ashared_lock(
+    key: str, remote: RedisTier | None, directory: Path | None, timeout: float
+) -> SharedLock | None:
+    """:func:`shared_lock` for a task: the wait occupies no worker thread for long.
+
+    A lock file is tried from the event loop itself (a non-blocking ``flock``: a few system
+    calls on a local directory); a Redis lock is tried in a worker thread, one round trip at a
+    time. Between tries the task sleeps, so a thousand waiting tasks cost the loop nothing and
+    leave the default executor to others. A task cancelled while a try runs in a thread gets
+    no lock: if that try took it, it is released at once.
+    """
+    if remote is not None:
+        rlock = remote.lock(key, lease=LEASE, timeout=timeout)
+        await _poll(rlock, in_thread=True)
+        if rlock.held or not remote.degraded or directory is None:
+            return rlock
+    if directory is None:
+        return None
+    flock = FileLock(directory, key, timeout=timeout)
+    await _poll(flock, in_thread=False)
+    return flock
+
+
+_POLL_MIN = 0.002
+_POLL_MAX = 0.1
+
+
+async def _poll(lock: SharedLock, *, in_thread: bool) -> None:
+    started = time.monotonic()
+    deadline = started + lock.timeout
+    pause = _POLL_MIN
+    try:
+        while (await _try_in_thread(lock) if in_thread else lock.try_acquire()) is False:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            await asyncio.sleep(min(pause, left))
+            pause = min(pause * 1.5, _POLL_MAX)
+    finally:
+        lock.waited = time.monotonic() - started
+
+
+async def _try_in_thread(lock: SharedLock) -> bool | None:
+    attempt = asyncio.get_running_loop().run_in_executor(None, lock.try_acquire)
+    try:
+        return await asyncio.shield(attempt)
+    except asyncio.CancelledError:
+        # The try goes on in its thread: a lock it takes belongs to no one, so let it go.
+        attempt.add_done_callback(lambda done: _release_if_taken(lock, done))
+        raise
+
+
+def _release_if_taken(lock: SharedLock, attempt: asyncio.Future[bool | None]) -> None:
+    if not attempt.cancelled() and attempt.exception() is None and attempt.result():
+        # Releasing a Redis lock is a network call: not on the event loop's thread.
+        threading.Thread(target=lock.release, name="memcache_kit-release", daemon=True).start()
+
+
 class Abandoned(Exception):
     """The leader stopped without a result (cancelled or interrupted): waiters retry."""
 
@@ -78,6 +144,20 @@ class Call(Future[Any]):
         super().__init__()
         self.thread = threading.get_ident()
         self.task = _current_task()
+
+    async def wait_async(self) -> Any:
+        """The load's value (or its exception) for a task, through a future of the task's own:
+        cancelling the task cancels only its wait, never the shared future that the leader,
+        the other tasks and threads wait on."""
+        loop = asyncio.get_running_loop()
+        mine: asyncio.Future[Any] = loop.create_future()
+
+        def settle(call: Future[Any]) -> None:
+            with contextlib.suppress(RuntimeError):  # the waiter's loop is closed: no one waits
+                loop.call_soon_threadsafe(_copy_outcome, call, mine)
+
+        self.add_done_callback(settle)
+        return await mine
 
     def check_wait(self, *, blocking: bool) -> None:
         """Raise instead of waiting for a load that can only finish after this wait."""
@@ -99,6 +179,19 @@ class Call(Future[Any]):
             "loads the same key (it would block the loop forever): use "
             "'await cache.aget_or_load(...)' there"
         )
+
+
+def _copy_outcome(call: Future[Any], mine: asyncio.Future[Any]) -> None:
+    if mine.done():  # the waiter was cancelled meanwhile
+        return
+    if call.cancelled():
+        mine.set_exception(Abandoned())
+        return
+    exc = call.exception()
+    if exc is not None:
+        mine.set_exception(exc)
+    else:
+        mine.set_result(call.result())
 
 
 def _current_task() -> asyncio.Task[Any] | None:

@@ -15,7 +15,7 @@ from .._keys import CacheKey
 from .._observe import record as _record
 from .._shapes import MISSING, USE_DEFAULT, UseDefault
 from . import options as env
-from .flight import Abandoned, SharedLock, shared_lock
+from .flight import Abandoned, SharedLock, ashared_lock, shared_lock
 from .parts import STRIPES, trace_hash
 from .state import TTL, CacheState, T
 
@@ -98,7 +98,18 @@ class Loading(CacheState):
         if remote is None and disk is None:
             return None
         directory = self._directory if disk is not None else None
-        lock = shared_lock(key.disk, remote, directory, self._lock_timeout)
+        return self._gave_up(key, shared_lock(key.disk, remote, directory, self._lock_timeout))
+
+    async def _ashared_lock(self, key: CacheKey) -> SharedLock | None:
+        """``_shared_lock`` for a task: waits without holding a worker thread."""
+        remote, disk = self._remote, self._disk
+        if remote is None and disk is None:
+            return None
+        directory = self._directory if disk is not None else None
+        lock = await ashared_lock(key.disk, remote, directory, self._lock_timeout)
+        return self._gave_up(key, lock)
+
+    def _gave_up(self, key: CacheKey, lock: SharedLock | None) -> SharedLock | None:
         if lock is not None and not lock.held and lock.waited and log.isEnabledFor(_DEBUG):
             log.debug(
                 "memcache_kit %s: gave up waiting %.1f s for another process's load of %s; "

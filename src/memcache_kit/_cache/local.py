@@ -8,7 +8,6 @@ them lives here, mirroring ``Cache._get_or_load``.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
@@ -68,7 +67,7 @@ async def amemory_only_load(
             break
         call.check_wait(blocking=False)
         try:
-            return await asyncio.wrap_future(call)
+            return await call.wait_async()
         except Abandoned:
             continue
     with _flight.leading(key.mem, call):

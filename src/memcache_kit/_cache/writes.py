@@ -85,6 +85,27 @@ class Writes(CacheState):
             lock.release()
         self._run_queued()
 
+    @contextmanager
+    def _all_stripes(self) -> Iterator[None]:
+        """Hold every stripe, for an operation on all keys at once (``clear``): no write,
+        delete, promotion or spill of any key runs meanwhile. Taken in index order; every
+        other path holds at most one stripe, so this cannot deadlock."""
+        tls, locks, versions = self._tls, self._stripes, self._versions
+        for lock in locks:
+            lock.acquire()
+        for i in range(STRIPES):
+            versions[i] += 1
+        tls.held = True
+        try:
+            yield
+        finally:
+            for i in range(STRIPES):
+                versions[i] += 1
+            tls.held = False
+            for lock in reversed(locks):
+                lock.release()
+        self._run_queued()
+
     def _run_queued(self) -> None:
         tls = self._tls
         queued: list[Evicted] | None = getattr(tls, "queued", None)

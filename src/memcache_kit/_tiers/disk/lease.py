@@ -76,11 +76,25 @@ class FileLock:
 
     def acquire(self) -> bool:
         """Take the lock, waiting up to ``timeout``; returns ``held``."""
-        if fcntl is None:
-            return False
         started = time.monotonic()
         deadline = started + self.timeout
         pause = _POLL_MIN
+        while self.try_acquire() is False:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            time.sleep(min(pause, left))
+            pause = min(pause * 1.5, _POLL_MAX)
+        self.waited = time.monotonic() - started
+        return self.held
+
+    def try_acquire(self) -> bool | None:
+        """One attempt that never waits: True when this process now holds the lock, False when
+        another one does, None when the lock cannot be had at all (no ``fcntl``, an unusable
+        lock directory: read-only, deleted, full), so the caller should load without it. A few
+        system calls on a local directory: cheap enough for an event loop's thread."""
+        if fcntl is None:
+            return None
         try:
             while True:
                 fd = self._open()
@@ -90,22 +104,14 @@ class FileLock:
                     os.close(fd)
                     if e.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
                         raise
-                else:
-                    if self._still_linked(fd):
-                        self._fd = fd
-                        self.held = True
-                        break
-                    os.close(fd)  # its holder unlinked it before we got it: use the new file
-                    continue
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                time.sleep(min(pause, left))
-                pause = min(pause * 1.5, _POLL_MAX)
+                    return False
+                if self._still_linked(fd):
+                    self._fd = fd
+                    self.held = True
+                    return True
+                os.close(fd)  # its holder unlinked it before we got it: use the new file
         except OSError:
-            pass  # an unusable lock directory (read-only, deleted, full): load without the lock
-        self.waited = time.monotonic() - started
-        return self.held
+            return None
 
     def _open(self) -> int:
         flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)

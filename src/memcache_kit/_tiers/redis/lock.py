@@ -82,15 +82,7 @@ class RemoteLock:
         started = time.monotonic()
         deadline = started + self.timeout
         pause = _POLL_MIN
-        lease_ms = max(1, int(self.lease * 1000))
-        while True:
-            ok = self.tier._command("lock", "set", self.name, self._token, nx=True, px=lease_ms)
-            if ok is _FAILED:
-                break  # Redis unreachable: the tier is degraded, load locally
-            if ok:
-                self.held = True
-                self._start_renewing()
-                break
+        while self.try_acquire() is False:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
@@ -98,6 +90,20 @@ class RemoteLock:
             pause = min(pause * 1.5, _POLL_MAX)
         self.waited = time.monotonic() - started
         return self.held
+
+    def try_acquire(self) -> bool | None:
+        """One attempt (one Redis round trip): True when this process now holds the lock (and
+        renews its lease), False when another one does, None when Redis cannot be reached (the
+        tier is degraded: load locally)."""
+        lease_ms = max(1, int(self.lease * 1000))
+        ok = self.tier._command("lock", "set", self.name, self._token, nx=True, px=lease_ms)
+        if ok is _FAILED:
+            return None
+        if not ok:
+            return False
+        self.held = True
+        self._start_renewing()
+        return True
 
     def release(self) -> None:
         """Stop renewing and delete the lock if this process still holds it."""
