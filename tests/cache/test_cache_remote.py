@@ -6,8 +6,10 @@ stats and verify, the shared secret, budgets from configuration, an outage."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import pickle
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ import memcache_kit as mk
 from memcache_kit._cache.cache import Cache
 from memcache_kit._config import registry as _registry
 from memcache_kit._errors import ConfigError
+from memcache_kit._keys import make_key
 from redis_server import RedisServer, redis_server  # noqa: F401 - registers the fixture
 
 SECRET = "test-secret-shared-by-every-machine"
@@ -65,8 +68,6 @@ def test_a_value_set_on_one_machine_is_a_remote_hit_on_another(caches: Any) -> N
 
 
 def mk_disk(key: Any) -> str:
-    from memcache_kit._keys import make_key
-
     return make_key(key).disk
 
 
@@ -236,3 +237,29 @@ def test_redis_down_degrades_with_one_warning_then_recovers(
     a.set("after", 2)
     fresh = caches(memory=0, disk=0)
     assert fresh.get("after") == 2
+
+
+def test_a_task_cancelled_waiting_for_the_remote_lock_leaves_no_lock(
+    caches: Any, redis_server: RedisServer
+) -> None:
+    """Issue 13, item 3, with the Redis lease lock: a leader cancelled while it waits for
+    another machine's lock takes no lock with it, so the next load starts at once."""
+    a, b = caches("rlock"), caches("rlock")
+    key = make_key("k").disk
+    holder = a._remote.lock(key, lease=30, timeout=0)  # another machine's load
+    assert holder.acquire()
+
+    async def main() -> None:
+        task = asyncio.create_task(b.aget_or_load("k", lambda: "from-b"))
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        holder.release()
+        await asyncio.sleep(0.5)  # a wait that outlived the task would hold the lock by now
+
+    asyncio.run(main())
+    assert not redis_server.client().exists(a._remote.keys.lock(key))
+    t0 = time.monotonic()
+    assert a.get_or_load("k", lambda: "from-a") == "from-a"
+    assert time.monotonic() - t0 < 2.0

@@ -95,17 +95,6 @@ DAEMON_EXIT = textwrap.dedent(
 )
 
 
-def _run(code: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": SRC, "PYTHONFAULTHANDLER": "1"}
-    return subprocess.run(
-        [sys.executable, "-W", "error", "-c", code, *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
-
-
 def _spawn(code: str, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": SRC, "PYTHONFAULTHANDLER": "1"}
     return subprocess.Popen(
@@ -115,6 +104,14 @@ def _spawn(code: str, *args: str) -> subprocess.Popen[str]:
         text=True,
         env=env,
     )
+
+
+def _wait(procs: list[subprocess.Popen[str]], timeout: float = 300) -> list[tuple[int, str, str]]:
+    results = []
+    for p in procs:
+        out, err = p.communicate(timeout=timeout)
+        results.append((p.returncode, out, err))
+    return results
 
 
 def _check(results: list[tuple[int, str, str]]) -> None:
@@ -127,20 +124,13 @@ def _check(results: list[tuple[int, str, str]]) -> None:
 @pytest.mark.parametrize("memory", ["0", "1MiB"])
 def test_close_while_threads_read_kills_no_process(tmp_path: Path, memory: str) -> None:
     procs = [_spawn(CLOSE_RACE, str(tmp_path / f"c{i}"), "1.5", memory) for i in range(5)]
-    results = []
-    for p in procs:
-        out, err = p.communicate(timeout=120)
-        results.append((p.returncode, out, err))
-    _check(results)
+    _check(_wait(procs))
 
 
 def test_interpreter_exit_under_daemon_readers_kills_no_process(tmp_path: Path) -> None:
     # Disk-only, so every read is inside SQLite: on the old code 4 runs in 32 died by SIGSEGV.
     procs = [_spawn(DAEMON_EXIT, str(tmp_path / f"d{i}"), "0") for i in range(16)]
-    results = []
-    for p in procs:
-        out, err = p.communicate(timeout=120)
-        results.append((p.returncode, out, err))
+    results = _wait(procs)
     _check(results)
     assert all("exiting" in out for _, out, _ in results)
 
@@ -151,9 +141,9 @@ def test_close_race_long(tmp_path: Path) -> None:
         procs = [
             _spawn(CLOSE_RACE, str(tmp_path / f"{memory}-{i}"), "10", memory) for i in range(4)
         ]
-        _check([(p.returncode, *p.communicate(timeout=300)) for p in procs])
+        _check(_wait(procs))
     procs = [_spawn(DAEMON_EXIT, str(tmp_path / f"x{i}"), "1MiB") for i in range(40)]
-    _check([(p.returncode, *p.communicate(timeout=300)) for p in procs])
+    _check(_wait(procs))
 
 
 class LoaderError(Exception):
