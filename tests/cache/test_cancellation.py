@@ -142,7 +142,7 @@ def test_a_thousand_tasks_half_cancelled(tmp_path: Path, disk: str | None) -> No
     assert errors == []
     for i, (value, seconds) in zip(range(1, 1000, 2), kept, strict=True):
         assert value == (i % 50) * 10
-        assert seconds < 2 * load_seconds + 1.0
+        assert seconds < 2 * load_seconds + 3.0  # slack for a loaded machine; the bug: never
     assert all(isinstance(r, asyncio.CancelledError) for r in results[::2])
     assert len(started) <= 50 + len(cancelled_loads)
     assert cache.verify().ok
@@ -187,7 +187,7 @@ def test_a_leader_cancelled_in_the_lock_wait_leaks_no_lock(tmp_path: Path) -> No
         check=True,
     ).stdout.split()
     assert out[0] == "from-child"
-    assert float(out[1]) < 2.0, out
+    assert float(out[1]) < 2.0, out  # before: the full lock_timeout, 60 s
     cache.close()
 
 
@@ -211,5 +211,5 @@ def test_tasks_waiting_for_locks_leave_the_executor_free(tmp_path: Path) -> None
     waited = asyncio.run(main())
     for lk in held:
         lk.release()
-    assert waited < 1.0  # not queued behind a thousand blocked lock waits
+    assert waited < 5.0  # not queued behind a thousand lock waits (30 s each before)
     cache.close()
