@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,3 +36,67 @@ def cache_dir(tmp_path: Path) -> Path:
     d = tmp_path / "cache"
     d.mkdir(mode=0o700)
     return d
+
+
+class SyntheticTraces:
+    """Synthetic twins of the reference traces (``tests/tracegen.py``), one per real format,
+    at the same relative paths as in ``../shared/data/traces``; ``keys[name]`` and
+    ``sizes[name]`` are what each file holds."""
+
+    def __init__(self, root: Path) -> None:
+        import numpy as np
+
+        import tracegen as g
+
+        self.root = root
+        self.keys: dict[str, Any] = {}
+        self.sizes: dict[str, Any] = {}
+        specs: list[tuple[str, Any, Any]] = [
+            # name, keys, writer(path, keys) -> path
+            (
+                "lirs/multi2.trace.gz",
+                g.zipf_keys(26_000, 5_700, seed=3),
+                lambda p, k: g.write_keys(p, k, marker_every=1000),
+            ),
+            ("lirs/loop.trace.gz", g.loop_keys(1_500, 150), g.write_keys),
+            (
+                "scarab/scarab-recs.trace.xz",
+                g.zipf_keys(1_250_000, 260_000, a=0.8, seed=4),
+                lambda p, k: g.write_binary_keys(p, k, 8),
+            ),
+            (
+                "corda/trace_vaultservice.gz",
+                g.zipf_keys(40_000, 25_000, seed=5),
+                lambda p, k: g.write_binary_keys(p, k, 8),
+            ),
+            (
+                "cache2k/orm-busy.trace.xz",
+                (g.zipf_keys(800_000, 76_000, a=0.9, seed=6) % 2**31).astype(np.int64),
+                lambda p, k: g.write_binary_keys(p, k, 4),
+            ),
+        ]
+        for name, keys, write in specs:
+            path = root / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write(path, keys)
+            self.keys[name] = keys
+        for name, keys, write in [
+            ("adapt_size/request.trace.xz", g.zipf_keys(60_000, 36_000, a=0.8, seed=7),
+             g.write_time_id_size),
+            ("libcachesim/cloudPhysicsIO.oracleGeneral.bin",
+             g.zipf_keys(50_000, 20_000, seed=8), g.write_oracle_general),
+        ]:  # fmt: skip
+            sizes = g.sizes_for(keys)
+            path = root / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write(path, keys, sizes)
+            self.keys[name], self.sizes[name] = keys, sizes
+
+    def __truediv__(self, name: str) -> Path:
+        return self.root / name
+
+
+@pytest.fixture(scope="session")
+def traces(tmp_path_factory: pytest.TempPathFactory) -> SyntheticTraces:
+    """The synthetic traces, written once per test session (and per xdist worker)."""
+    return SyntheticTraces(tmp_path_factory.mktemp("traces"))

@@ -9,12 +9,15 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
+if TYPE_CHECKING:
+    from conftest import SyntheticTraces
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / ".venv" / "bin" / "memcache-kit"
-TRACES = Path(__file__).resolve().parents[3] / "shared" / "data" / "traces"
 
 FILL = textwrap.dedent(
     """
@@ -171,12 +174,10 @@ def test_a_named_cache_resolves_through_configuration(tmp_path: Path) -> None:
     assert json.loads(run("stats", "feat", "--json", cwd=tmp_path).stdout)["total"]["loads"] == 4
 
 
-MULTI2 = TRACES / "lirs" / "multi2.trace.gz"
-
-
-def test_advise_on_a_real_trace_with_json_and_plot(tmp_path: Path) -> None:
+def test_advise_on_a_real_trace_with_json_and_plot(tmp_path: Path, traces: SyntheticTraces) -> None:
+    multi2 = traces / "lirs" / "multi2.trace.gz"
     png = tmp_path / "curve.png"
-    out = run("advise", str(MULTI2), "--json", "--plot", str(png))
+    out = run("advise", str(multi2), "--json", "--plot", str(png))
     assert out.returncode == 0, out.stderr
     advice = json.loads(out.stdout)
     assert set(advice) == {"points", "recommended", "sampled"}
@@ -185,21 +186,22 @@ def test_advise_on_a_real_trace_with_json_and_plot(tmp_path: Path) -> None:
     ratios = [p["hit_ratio"] for p in advice["points"]]
     assert ratios == sorted(ratios) and ratios[0] >= 0 and ratios[-1] <= 1
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    table = run("advise", str(MULTI2), "--budgets", "100,1000,3000")
+    table = run("advise", str(multi2), "--budgets", "100,1000,3000")
     assert table.returncode == 0, table.stderr
     assert "recommended budget" in table.stdout and "entries" in table.stdout
-    exact = json.loads(run("advise", str(MULTI2), "--budgets", "100,1000,3000", "--json").stdout)
+    exact = json.loads(run("advise", str(multi2), "--budgets", "100,1000,3000", "--json").stdout)
     assert [p["budget"] for p in exact["points"]] == [100, 1000, 3000]
-    sampled = json.loads(run("advise", str(MULTI2), "--sample", "0.5", "--json").stdout)
+    sampled = json.loads(run("advise", str(multi2), "--sample", "0.5", "--json").stdout)
     assert sampled["sampled"] == pytest.approx(0.5, rel=0.01)
 
 
-def test_advise_errors_are_clear(tmp_path: Path) -> None:
+def test_advise_errors_are_clear(tmp_path: Path, traces: SyntheticTraces) -> None:
+    multi2 = traces / "lirs" / "multi2.trace.gz"
     missing = run("advise", str(tmp_path / "none.trace"))
     assert missing.returncode == 1 and "does not exist" in missing.stderr
-    bad = run("advise", str(MULTI2), "--sample", "7")
+    bad = run("advise", str(multi2), "--sample", "7")
     assert bad.returncode == 1 and "sample must be a rate" in bad.stderr
-    fmt = run("advise", str(MULTI2), "--format", "nonsense")
+    fmt = run("advise", str(multi2), "--format", "nonsense")
     assert fmt.returncode == 1 and "nonsense" in fmt.stderr
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -25,9 +26,8 @@ from memcache_kit._shapes import MISSING, Advice
 from memcache_kit._tiers.memory.governor import Governor
 from memcache_kit._tiers.memory.tier import MemoryTier
 
-TRACES = Path(__file__).resolve().parents[3] / "shared" / "data" / "traces"
-if not TRACES.is_dir():
-    TRACES = Path("/work/shared/data/traces")
+if TYPE_CHECKING:
+    from conftest import SyntheticTraces
 
 
 def lru_entries(keys: list[int], capacity: int) -> int:
@@ -215,22 +215,29 @@ def test_recorded_kinds_count_sets_as_updates_not_requests() -> None:
     assert adv.points[0].hit_ratio == pytest.approx(1 / 4)
 
 
-# -- the shared real traces --------------------------------------------------------------------
+# -- traces of real shape (synthetic twins of the shared traces: conftest.py) -----------------
+# The published figures on the real traces themselves (scarab-recs: LRU 75.91 % at 100,000
+# entries; the sampled advisor's error on scarab-recs and orm-busy) are checked by
+# benchmarks/bench_advisor.py, which reads ../shared/data.
 
 
-def test_scarab_recs_at_100000_entries_is_75_91_percent() -> None:
-    tr = read_trace(TRACES / "scarab" / "scarab-recs.trace.xz", "be-int64")
-    assert len(tr) == 1_245_184
-    adv = advise(tr, budgets=[100_000])
-    assert round(adv.points[0].hit_ratio * 100, 2) == 75.91
+def test_a_large_skewed_trace_matches_exact_lru(traces: SyntheticTraces) -> None:
+    name = "scarab/scarab-recs.trace.xz"
+    tr = read_trace(traces / name, "be-int64")
+    keys = traces.keys[name].tolist()
+    assert len(tr) == len(keys)
+    adv = advise(tr, budgets=[30_000])
+    assert adv.points[0].hit_ratio == pytest.approx(
+        lru_entries(keys, 30_000) / len(keys), abs=1e-12
+    )
     # The default curve ends where every repeated request hits (OPT and LRU agree there).
     curve = advise(tr)
-    assert curve.points[-1].hit_ratio == pytest.approx(1 - 258_368 / 1_245_184)
+    assert curve.points[-1].hit_ratio == pytest.approx(1 - len(set(keys)) / len(keys))
     assert curve.sampled is None
 
 
-def test_lirs_loop_gets_nothing_below_its_loop_length() -> None:
-    tr = read_trace(TRACES / "lirs" / "loop.trace.gz")
+def test_lirs_loop_gets_nothing_below_its_loop_length(traces: SyntheticTraces) -> None:
+    tr = read_trace(traces / "lirs" / "loop.trace.gz")
     keys = tr.keys.tolist()
     loop = len(set(keys))
     adv = advise(tr)
@@ -247,8 +254,8 @@ def test_lirs_loop_gets_nothing_below_its_loop_length() -> None:
     "name",
     ["adapt_size/request.trace.xz", "libcachesim/cloudPhysicsIO.oracleGeneral.bin"],
 )
-def test_sized_real_traces_match_the_real_memory_tier(name: str) -> None:
-    tr = read_trace(TRACES / name)
+def test_sized_real_traces_match_the_real_memory_tier(traces: SyntheticTraces, name: str) -> None:
+    tr = read_trace(traces / name)
     assert tr.sizes is not None
     n = 30_000  # a slice keeps the pure-Python reference fast
     items = list(zip(tr.keys[:n].tolist(), tr.sizes[:n].tolist(), [0.0] * n, strict=True))
@@ -260,13 +267,13 @@ def test_sized_real_traces_match_the_real_memory_tier(name: str) -> None:
         assert abs(p.byte_hit_ratio - hit_bytes / sum(s for _, s, _ in items)) <= 0.005, p
 
 
-def test_sampled_error_on_scarab_recs() -> None:
-    tr = read_trace(TRACES / "scarab" / "scarab-recs.trace.xz", "be-int64")
+def test_sampled_error_on_scarab_recs(traces: SyntheticTraces) -> None:
+    tr = read_trace(traces / "scarab" / "scarab-recs.trace.xz", "be-int64")
     _check_sampled(tr, 0.01)
 
 
-def test_sampled_error_on_orm_busy() -> None:
-    tr = read_trace(TRACES / "cache2k" / "orm-busy.trace.xz", "be-int32")
+def test_sampled_error_on_orm_busy(traces: SyntheticTraces) -> None:
+    tr = read_trace(traces / "cache2k" / "orm-busy.trace.xz", "be-int32")
     _check_sampled(tr, 0.01)
 
 
@@ -282,13 +289,15 @@ def _check_sampled(tr: Trace, rate: float) -> None:
     assert mae <= 0.01
 
 
-def test_sampled_with_sizes_on_adapt_size() -> None:
-    tr = read_trace(TRACES / "adapt_size" / "request.trace.xz")
+def test_sampled_with_sizes_on_adapt_size(traces: SyntheticTraces) -> None:
+    tr = read_trace(traces / "adapt_size" / "request.trace.xz")
     sampled = advise(tr, sample=0.1)
     exact = advise(tr, budgets=[p.budget for p in sampled.points]).points
     errs = [abs(a.hit_ratio - b.hit_ratio) for a, b in zip(sampled.points, exact, strict=True)]
-    # A small trace with heavy-tailed sizes: rougher than entry counts (docs/advisor.md).
-    assert sum(errs) / len(errs) <= 0.02
+    # A small trace with heavy-tailed sizes: rougher than entry counts (docs/advisor.md: 0.8
+    # points on the real AdaptSize trace, 2.0 on this synthetic twin, a few large values taking
+    # a share of the sample's bytes that is not the rate). A broken scaling is off by tens.
+    assert sum(errs) / len(errs) <= 0.03
 
 
 # -- the shape of the answer -------------------------------------------------------------------
@@ -374,14 +383,16 @@ def test_advice_is_a_frozen_shape() -> None:
     assert math.isclose(adv.points[1].hit_ratio, 0.5)
 
 
-def test_advise_command_reads_budgets_lists_and_plots(tmp_path: Path) -> None:
+def test_advise_command_reads_budgets_lists_and_plots(
+    tmp_path: Path, traces: SyntheticTraces
+) -> None:
     adv, unit = advise_command(
-        TRACES / "lirs" / "multi2.trace.gz", budgets="100, 1k,2000", plot=tmp_path / "p.png"
+        traces / "lirs" / "multi2.trace.gz", budgets="100, 1k,2000", plot=tmp_path / "p.png"
     )
     assert unit == "entries"
     assert [p.budget for p in adv.points] == [100, 1000, 2000]
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
-    adv, unit = advise_command(TRACES / "adapt_size" / "request.trace.xz", sample=0.5)
+    adv, unit = advise_command(traces / "adapt_size" / "request.trace.xz", sample=0.5)
     assert unit == "bytes" and adv.sampled == 0.5
 
 
