@@ -38,8 +38,8 @@ LAYERS: tuple[tuple[int, tuple[str, ...]], ...] = (
     (0, ("_keys", "_sizes", "_serial", "_shapes", "_errors", "_settings")),
 )
 LEAF = 0
-# Rooms every module of the same layer may use (the tier interface).
-SHARED = {"_tiers", "_tiers.base"}
+# Rooms every module of the same layer may use (the tier interface, the locks' polling).
+SHARED = {"_tiers", "_tiers.base", "_tiers.locks"}
 # Modules that stand in front of ``Cache`` inside a room below it: imported by their own name.
 FRONT_MODULES = {"_observe.advisor", "_observe.report"}
 

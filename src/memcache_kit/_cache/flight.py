@@ -49,7 +49,7 @@ class SharedLock(Protocol):
     waited: float
     timeout: float
 
-    def try_acquire(self) -> bool | None: ...
+    def try_acquire(self) -> bool | None: ...  # see _tiers.locks
     def release(self) -> None: ...
 
 

@@ -23,9 +23,10 @@ import contextlib
 import errno
 import hashlib
 import os
-import time
 from pathlib import Path
 from types import TracebackType
+
+from ..locks import acquire_by_polling
 
 __all__ = ["LOCK_DIR", "FileLock", "lock_path"]
 
@@ -76,17 +77,7 @@ class FileLock:
 
     def acquire(self) -> bool:
         """Take the lock, waiting up to ``timeout``; returns ``held``."""
-        started = time.monotonic()
-        deadline = started + self.timeout
-        pause = _POLL_MIN
-        while self.try_acquire() is False:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            time.sleep(min(pause, left))
-            pause = min(pause * 1.5, _POLL_MAX)
-        self.waited = time.monotonic() - started
-        return self.held
+        return acquire_by_polling(self, _POLL_MIN, _POLL_MAX)
 
     def try_acquire(self) -> bool | None:
         """One attempt that never waits: True when this process now holds the lock, False when

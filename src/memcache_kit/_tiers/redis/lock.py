@@ -13,10 +13,10 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from types import TracebackType
 from typing import Any, Protocol
 
+from ..locks import acquire_by_polling
 from .scripts import Keys
 
 
@@ -79,17 +79,7 @@ class RemoteLock:
 
     def acquire(self) -> bool:
         """Take the lock, waiting up to ``timeout``; returns ``held``."""
-        started = time.monotonic()
-        deadline = started + self.timeout
-        pause = _POLL_MIN
-        while self.try_acquire() is False:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            time.sleep(min(pause, left))
-            pause = min(pause * 1.5, _POLL_MAX)
-        self.waited = time.monotonic() - started
-        return self.held
+        return acquire_by_polling(self, _POLL_MIN, _POLL_MAX)
 
     def try_acquire(self) -> bool | None:
         """One attempt (one Redis round trip): True when this process now holds the lock (and
