@@ -9,6 +9,7 @@ block later callers forever.
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import multiprocessing as mp
 import os
@@ -30,6 +31,8 @@ def in_child(fn: Callable[[], None], timeout: float = 60.0) -> None:
     pid = os.fork()
     if pid == 0:  # pragma: no cover - reports through the exit status
         code = 1
+        # A hang shows where: every thread's stack on stderr before the parent kills it.
+        faulthandler.dump_traceback_later(max(1.0, timeout - 5), exit=True)
         try:
             fn()
             code = 0
