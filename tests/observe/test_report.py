@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 
 import memcache_kit as mk
+from memcache_kit._cache import handle
 from memcache_kit._observe.report import MemoryReport, TypeRow, report
 
 
@@ -48,3 +50,12 @@ def test_a_cache_without_memory_tier_reports_nothing() -> None:
     r = report(c)
     assert r == MemoryReport("rep", 0, 0, 0, [], None)
     assert "tier off" in str(r)
+
+
+def test_report_of_a_closed_cache_is_empty_and_does_not_reopen_it(tmp_path: Path) -> None:
+    cache = mk.Cache("closed", memory="1MiB", disk="4MiB", directory=tmp_path)
+    cache.set("a", b"x" * 1000)
+    cache.close()
+    r = report(cache)
+    assert r.items == 0 and r.types == []
+    assert handle(cache).memory_tier() is None  # still closed

@@ -120,7 +120,7 @@ def report(cache: Any, *, deep: bool = False) -> MemoryReport:
     stats: CacheStats = cache.stats()
     mem = stats.tiers.get("memory")
     door = handle(cache)
-    if mem is None or not door.has_tier("memory"):
+    if mem is None or door.memory_tier() is None:  # off, or closed: nothing held
         return MemoryReport(stats.name, 0, 0, 0, [], [] if deep else None)
     rows = _table(door.memory_items_by_type())
     deep_rows = None
