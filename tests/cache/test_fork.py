@@ -31,8 +31,10 @@ def in_child(fn: Callable[[], None], timeout: float = 60.0) -> None:
     pid = os.fork()
     if pid == 0:  # pragma: no cover - reports through the exit status
         code = 1
-        # A hang shows where: every thread's stack on stderr before the parent kills it.
-        faulthandler.dump_traceback_later(max(1.0, timeout - 5), exit=True)
+        # A hang shows where: the parent asks for every thread's stack (SIGUSR1) before it
+        # kills the child. A signal handler, not dump_traceback_later: its watchdog thread
+        # does not survive a nested fork, and re-arming it there would wait for it forever.
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
         try:
             fn()
             code = 0
@@ -46,6 +48,8 @@ def in_child(fn: Callable[[], None], timeout: float = 60.0) -> None:
         if done:
             break
         if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGUSR1)
+            time.sleep(1.0)
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
             pytest.fail("the forked child hung (deadlock?)")
