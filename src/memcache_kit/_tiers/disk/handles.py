@@ -185,13 +185,27 @@ class Handles:
         return dc
 
     def con(self) -> sqlite3.Connection:
-        con: sqlite3.Connection | None = getattr(self.local, "con", None)
+        local = self.local  # read once: a concurrent drop() replaces it
+        con: sqlite3.Connection | None = getattr(local, "con", None)
         if con is None:
-            con = ix.connect(self.directory, strict=self.strict)
-            self.local.con = con
-            self.local.cur = con.cursor()
-            with self.lock:
-                self._cons.append(con)
+            con = self._connect(local)
+        return con
+
+    def cursor(self) -> sqlite3.Cursor:
+        """The calling thread's reusable cursor (opening its connection if need be)."""
+        local = self.local
+        cur: sqlite3.Cursor | None = getattr(local, "cur", None)
+        if cur is None:
+            self._connect(local)
+            cur = local.cur
+        return cur
+
+    def _connect(self, local: threading.local) -> sqlite3.Connection:
+        con = ix.connect(self.directory, strict=self.strict)
+        local.con = con
+        local.cur = con.cursor()
+        with self.lock:
+            self._cons.append(con)
         return con
 
     def forked(self) -> None:

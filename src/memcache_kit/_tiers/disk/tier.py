@@ -278,8 +278,7 @@ class DiskTier:
         try:
             with GATE:
                 if cur is None:
-                    self._con()
-                    cur = self._h.local.cur
+                    cur = self._h.cursor()
                 row = cur.execute(ix.SQL_GET, (key, now)).fetchone()
         except _FAULTS as exc:
             self._fault("get", exc)
