@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from .._cache import Cache, handle
+from .._cache import Cache, Handle, handle
 from .._keys import CacheKey
 from .._shapes import USE_DEFAULT, UseDefault
 from .arrays import materialize, open_array
@@ -71,6 +71,7 @@ class LazyDataset:
         self._index = range(len(source)) if _index is None else _index
         self._namespace = namespace_of(loader, key, "LazyDataset()")
         self._cache: Cache | None = None
+        self._door: Handle | None = None  # the resolved cache's handle (see _load)
         self._pid = -1  # the process that last checked its worker budget (see _cache_here)
 
     # -- the sequence ------------------------------------------------------------------------
@@ -145,7 +146,10 @@ class LazyDataset:
         parts = (self._key, desc) if self._key is not None else desc
         key = entry_key(self._namespace, self._namespace, parts, f"LazyDataset item {pos}")
         loader = self._loader
-        return handle(self._cache_here()).get_or_load(key, lambda: loader(desc), self._ttl)
+        door = self._door
+        if door is None or self._pid != os.getpid():
+            door = self._door = handle(self._cache_here())
+        return door.get_or_load(key, lambda: loader(desc), self._ttl)
 
     def _resolved_cache(self) -> Cache:
         cache = self._cache

@@ -14,7 +14,7 @@ from typing import Any, Generic, TypeVar, cast
 from lazy_object_proxy.slots import Proxy as _SlotsProxy
 
 from .. import _keys
-from .._cache import Cache, handle
+from .._cache import Cache, Handle, handle
 from .._config import get_cache
 from .._keys import CacheKey
 from .._shapes import USE_DEFAULT, UseDefault
@@ -70,7 +70,7 @@ def in_memory(cache: Cache, key: CacheKey) -> bool:
 class _Recipe(Generic[T]):
     """What a proxy knows: enough to fetch the value from the cache, or to load it again."""
 
-    __slots__ = ("args", "cache", "call", "ckey", "key", "kwargs", "loader", "ttl")
+    __slots__ = ("args", "cache", "call", "ckey", "door", "key", "kwargs", "loader", "ttl")
 
     def __init__(
         self,
@@ -93,6 +93,7 @@ class _Recipe(Generic[T]):
         parts = key if key is not None else (args, kwargs)
         self.ckey = entry_key(ns, ns, parts, "lazy()")
         self.call: Callable[[], T] = functools.partial(loader, *args, **kwargs)
+        self.door: Handle | None = None  # the cache's handle, once resolved
 
     def get_cache(self) -> Cache:
         cache = self.cache
@@ -103,7 +104,10 @@ class _Recipe(Generic[T]):
         return cache
 
     def value(self) -> T:
-        return handle(self.get_cache()).get_or_load(self.ckey, self.call, self.ttl)
+        door = self.door
+        if door is None:
+            door = self.door = handle(self.get_cache())
+        return door.get_or_load(self.ckey, self.call, self.ttl)
 
     def describe(self) -> str:
         name = getattr(self.loader, "__qualname__", None) or repr(self.loader)
@@ -138,7 +142,8 @@ class LazyProxy(_SlotsProxy):  # type: ignore[misc]
     memory budget (never stored in memory, so never evicted), entries dropped by ``delete``,
     ``clear`` or expiry, and a hook would need a registry of every live proxy per key. Each of
     those would hold memory outside every budget. The lookup needs nothing from the
-    cache but ``_get_or_load``, and a used proxy never holds more than the operation in flight.
+    cache but the handle's ``get_or_load``, and a used proxy never holds more than the
+    operation in flight.
     The pure-Python slots implementation is the one that routes every dunder through
     ``__wrapped__`` (the C one reads its stored target directly), so it is the base here.
     """
