@@ -64,7 +64,6 @@ CLOSE_RACE = textwrap.dedent(
     stop.set()
     for t in threads:
         t.join()
-    stats = c.stats().tiers["disk"]
     print("closes", closes, "hits", hits[0], "wrong", wrong, "errors", errors)
     assert not wrong and not errors, (wrong, errors)
     assert c.get(5) == 5  # reopened

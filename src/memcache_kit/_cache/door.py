@@ -17,7 +17,7 @@ What each front uses:
   inlined hit takes a ``lane`` of the current memory tier and notices a new tier by
   ``memory_tier()``;
 - keyed operations: ``lookup``, ``set``, ``delete``, ``get_or_load``, ``aget_or_load``,
-  ``in_memory``, ``expire_at``;
+  ``in_memory``;
 - the registry: ``settings``, ``mark_named``; the CLI: ``disk_entries``, ``has_tier``,
   ``clear_tier``, ``delete_disk_older_than``; the report: ``memory_items_by_type``,
   ``memory_values``.
@@ -122,10 +122,6 @@ class Handle:
     ) -> T:
         """``get_or_load`` for coroutines (``loader`` sync, run in a thread, or async)."""
         return await self.cache._aget_or_load(key, loader, ttl)
-
-    def expire_at(self, ttl: TTL | UseDefault) -> float | None:
-        """When an entry stored now with ``ttl`` expires (None: never)."""
-        return self.cache._expire_at(ttl)
 
     # -- entries of this process's memory only --------------------------------------------
 
