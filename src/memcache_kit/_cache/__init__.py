@@ -14,7 +14,7 @@ from __future__ import annotations
 from .._tiers.memory import Lane
 from .cache import Cache, set_adopter
 from .door import Handle, handle
-from .local import memory_only, memory_only_key
+from .local import LocalKey, memory_only, memory_only_key
 from .options import REMOTE_SCHEMES, default_directory
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "Cache",
     "Handle",
     "Lane",
+    "LocalKey",
     "default_directory",
     "handle",
     "memory_only",

@@ -1,34 +1,44 @@
-"""Entries of cached methods keyed by a per-instance token: this process's memory tier only.
+"""Entries that live in this process's memory tier only (``LocalKey``).
 
 An instance that has neither ``__cache_key__()`` nor an encodable state is keyed by an
 ``InstanceToken`` (``_keys.binding``), valid in this process only; its entries never reach a lower
-tier and die with the instance. ``Cache`` has no such entries of its own, so single flight for
-them lives here, mirroring ``Cache._get_or_load``.
+tier and die with the instance. A decorated function whose identity cannot be encoded (a closure
+over an unencodable value) keeps all its entries here too. ``Cache`` has no such entries of its
+own, so single flight for them lives here, mirroring ``Cache._get_or_load``.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar, cast
 
-from .._keys import CacheKey, InstanceToken
+from .._keys import CacheKey
 from .._shapes import MISSING
 from .cache import Cache
 from .flight import Abandoned, Flight
 
-__all__ = ["memory_only", "memory_only_key", "memory_only_load", "amemory_only_load"]
+__all__ = ["LocalKey", "memory_only", "memory_only_key", "memory_only_load", "amemory_only_load"]
 
 R = TypeVar("R")
 
 
-def memory_only_key(key: CacheKey) -> bool:
-    mem: Any = key.mem
-    return len(mem) == 3 and isinstance(mem[1], InstanceToken)
-
-
 def memory_only(*_: object) -> str:
     raise RuntimeError("memcache_kit bug: a memory-only entry reached a lower tier")
+
+
+class LocalKey(CacheKey):
+    """The key of an entry that lives in this process's memory tier only: keyed by an instance
+    token, or by a function whose identity cannot be encoded. It has no disk key."""
+
+    __slots__ = ()
+
+    def __init__(self, mem: Hashable, label: str) -> None:
+        super().__init__(mem, memory_only, label)
+
+
+def memory_only_key(key: CacheKey) -> bool:
+    return type(key) is LocalKey
 
 
 def memory_only_load(cache: Cache, key: CacheKey, loader: Callable[[], R], ttl: Any) -> R:
@@ -41,9 +51,8 @@ def memory_only_load(cache: Cache, key: CacheKey, loader: Callable[[], R], ttl: 
         call, leader = _flight.begin(key.mem)
         if leader:
             break
-        call.check_wait(blocking=True)
         try:
-            return cast(R, call.result())
+            return cast(R, call.wait())
         except Abandoned:
             continue
     with _flight.leading(key.mem, call):
@@ -65,7 +74,6 @@ async def amemory_only_load(
         call, leader = _flight.begin(key.mem)
         if leader:
             break
-        call.check_wait(blocking=False)
         try:
             return await call.wait_async()
         except Abandoned:

@@ -22,13 +22,15 @@ import copy as _copy
 import inspect
 import threading
 import time
+import warnings
 from collections.abc import Callable, Collection, Hashable
 from typing import Any, Final, Generic, TypeVar, cast
 
 from .. import _keys
-from .._cache import Cache, Handle, handle, memory_only, memory_only_key
+from .._cache import Cache, Handle, LocalKey, handle, memory_only_key
 from .._config import get_cache
-from .._keys import BindError, CacheKey, Plan, receiver_part
+from .._errors import CacheWarning
+from .._keys import NO_RECEIVER, BindError, CacheKey, InstanceToken, Plan, describe, receiver_part
 from .._shapes import MISSING, USE_DEFAULT, CacheInfo, UseDefault
 from .._sizes import parse_duration
 
@@ -85,18 +87,25 @@ class CachedCore(Generic[R]):
         if isinstance(ignore, str):
             ignore = (ignore,)
         self.func = func
-        self.is_async = inspect.iscoroutinefunction(func)
-        self.receiver = receiver
+        # What the callable is (_keys.callee): a bound method or a callable object carries
+        # its receiver, keyed at every call as a method's ``self`` is.
+        self.callee = callee = describe(func)
+        self.is_async = callee.is_async
+        self.bound = callee.receiver
+        self.receiver = receiver or self.bound is not NO_RECEIVER
         self.key_fn = key
         self.typed = typed
         self.copy = copy
         self.hash_files = hash_files
         self.ttl: TTL | UseDefault = USE_DEFAULT if ttl is USE_DEFAULT else _ttl(ttl)
-        self.module = getattr(func, "__module__", None) or "__main__"
-        self.qualname = getattr(func, "__qualname__", None) or repr(func)
+        self.module = callee.module
+        self.qualname = callee.qualname
         self.plan = Plan(func, ignore)
         if receiver and self.plan.npos == 0:
             raise TypeError(f"{self.qualname}() is used as a method but takes no 'self' argument")
+        # Whether entries may go below memory: False when the identity cannot be encoded (a
+        # closure over an unencodable value); known at resolution.
+        self.portable = True
         if version is not None:
             try:
                 _keys.encode(version)
@@ -106,7 +115,7 @@ class CachedCore(Generic[R]):
         self.identity: tuple[Any, ...] = ()  # computed at resolution (fingerprinting costs)
         # The fast lane: all-positional calls of int/str/bytes/None bind to ``args`` itself.
         self.fast_arity = (
-            self.plan.npos if (self.plan.simple and not receiver and key is None) else -1
+            self.plan.npos if (self.plan.simple and not self.receiver and key is None) else -1
         )
         self.cache_spec = cache
         self.cache: Cache | None = None
@@ -138,15 +147,27 @@ class CachedCore(Generic[R]):
             if self.cache is None:
                 spec = self.cache_spec
                 cache = get_cache(spec) if isinstance(spec, str) else spec
-                if self.version is not None:
-                    marker: tuple[Any, ...] = ("version", self.version)
-                else:
-                    marker = ("code", _keys.fingerprint(self.func))
+                try:
+                    marker = self.callee.marker(self.version)
+                except TypeError as e:
+                    self._stay_in_memory(e)
+                    marker = ("memory-only",)
                 self.identity = (_FORMAT, self.module, self.qualname, marker)
-                generation = _peek(cache, self._generation_key())
+                generation = _peek(cache, self._generation_key()) if self.portable else 0
                 self._enter(cache, generation if isinstance(generation, int) else 0)
             assert self.cache is not None
             return self.cache
+
+    def _stay_in_memory(self, error: TypeError) -> None:
+        self.portable = False
+        warnings.warn(
+            f"{self.module}.{self.qualname}: its entries stay in this process's memory tier: "
+            f"{error}. Capture values that can be encoded (or define __cache_key__() on their "
+            "class), or pass version=... to vouch that its captured values do not change "
+            "what it computes",
+            CacheWarning,
+            stacklevel=4,
+        )
 
     def _generation_key(self) -> tuple[Any, ...]:
         return ("memcache_kit.generation", *self.identity)
@@ -163,10 +184,12 @@ class CachedCore(Generic[R]):
     def clear(self) -> None:
         cache = self.resolve()
         with self._lock:
-            gen_key = self._generation_key()
-            generation = _peek(cache, gen_key)
-            generation = (generation if isinstance(generation, int) else 0) + 1
-            cache.set(gen_key, generation, ttl=None)
+            generation = 0
+            if self.portable:  # a memory-only function's new token is enough
+                gen_key = self._generation_key()
+                generation = _peek(cache, gen_key)
+                generation = (generation if isinstance(generation, int) else 0) + 1
+                cache.set(gen_key, generation, ttl=None)
             self.hits = self.lower_hits = self.misses = 0
             self._enter(cache, generation)
 
@@ -174,14 +197,24 @@ class CachedCore(Generic[R]):
     def make_key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> CacheKey:
         """The ``CacheKey`` of a call; ``BindError`` when the call does not fit the signature."""
         self.resolve()
-        portable = True
+        portable = self.portable
+        bound = self.bound
         if self.key_fn is not None:
+            # The key= function sees the call's arguments (a class-body method's ``self``
+            # among them); a bound receiver is keyed beside its result.
             parts: tuple[Any, ...] = (self.key_fn(*args, **kwargs),)
+            keyed = bound is not NO_RECEIVER
+            if keyed:
+                parts = (bound, *parts)
         else:
             parts = self.plan.bind(args, kwargs)
-            if self.receiver:
-                part, portable = receiver_part(parts[0], _keys.encode)
-                parts = (part, *parts[1:])
+            keyed = self.receiver
+            if bound is not NO_RECEIVER:
+                parts = (bound, *parts)
+        if keyed:
+            part, by_state = receiver_part(parts[0], _keys.encode)
+            parts = (part, *parts[1:])
+            portable = portable and by_state
         typed, hash_files = self.typed, self.hash_files
         if portable:
             plain = _memoizable(parts)
@@ -209,15 +242,26 @@ class CachedCore(Generic[R]):
                     return CacheKey(flat, lambda: self._memo_disk(flat, key), lambda: key.label)
                 return CacheKey(flat, lambda: key.disk, lambda: key.label)
             return key
+        head = parts[0]
+        if not isinstance(head, InstanceToken):
+            # The function's identity cannot be encoded: keyed as it would be, in memory only.
+            try:
+                mem = _keys.namespaced_mem(self.token, parts, typed=typed, hash_files=hash_files)
+            except TypeError as e:
+                raise self._unencodable(e, 0) from e
+            inner = mem[1]  # type: ignore[index]
+            if type(inner) is tuple and SIMPLE.issuperset(map(type, inner)):
+                mem = (self.token, *inner)  # what the fast lane builds
+            return LocalKey(mem, self.qualname)
         try:
             rest = _keys.namespaced_mem(None, parts[1:], typed=typed, hash_files=hash_files)
         except TypeError as e:
             raise self._unencodable(e, 1) from e
         # Keyed by an instance token: this process's memory tier only (see _memory_only_load).
-        mem = (self.token, parts[0], rest)
+        mem = (self.token, head, rest)
         assert self.door is not None
-        parts[0].entries[mem] = self.door.delete_local  # dropped when the instance dies
-        return CacheKey(mem, memory_only, self.qualname)
+        head.entries[mem] = self.door.delete_local  # dropped when the instance dies
+        return LocalKey(mem, self.qualname)
 
     def _memo_disk(self, flat: tuple[Any, ...], key: CacheKey) -> str:
         disk = key.disk

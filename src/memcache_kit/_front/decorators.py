@@ -8,6 +8,7 @@ per-instance token, memory only, in ``_cache.local``.
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable, Collection
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, overload
 
@@ -125,7 +126,9 @@ class _Decorator(Protocol):
 
 
 def _in_class_body(func: Callable[..., Any]) -> bool:
-    parts = getattr(func, "__qualname__", "").split(".")
+    if not isinstance(func, types.FunctionType):
+        return False  # a bound method, builtin, partial or callable object: not in a class body
+    parts = func.__qualname__.split(".")
     return len(parts) >= 2 and parts[-2] != "<locals>"
 
 

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Hashable, Iterator
 from typing import Any, Final, Generic, TypeVar, overload
 
+from .. import _keys
 from .._cache import Cache, Handle, Lane
 from .._shapes import USE_DEFAULT, CacheInfo, UseDefault
 from .core import SIMPLE, TTL, CachedCore
@@ -211,6 +212,9 @@ def _no_move(key: Hashable) -> None:
 
 def _finish(wrapper: Callable[..., Any], core: CachedCore[Any]) -> Callable[..., Any]:
     functools.update_wrapper(wrapper, core.func)
+    if not isinstance(getattr(core.func, "__qualname__", None), str):  # a partial, an object
+        wrapper.__qualname__ = wrapper.__name__ = core.qualname
+    setattr(wrapper, _keys.TRANSPARENT, core.func)  # identified as what it computes
     _attach(wrapper, core)
     target: Any = wrapper
     if isinstance(core.cache_spec, Cache):
@@ -249,6 +253,11 @@ class CachedMethod:
 
     def __repr__(self) -> str:
         return f"<cached method {self._core.qualname}>"
+
+    def __reduce__(self) -> str:
+        # By reference, as functions pickle (module + qualname): a process pool gets the
+        # class's own cached method, with its own cache, not a copy of this one's state.
+        return self._core.qualname
 
 
 class _Bound:
@@ -295,6 +304,10 @@ class _Bound:
 
     def __repr__(self) -> str:
         return f"<bound cached method {self._core.qualname} of {self.__self__!r}>"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # As a bound method pickles: its receiver, and the method looked up on it again.
+        return getattr, (self.__self__, self._core.func.__name__)
 
 
 class CachedProperty(Generic[R]):

@@ -10,6 +10,7 @@ function itself, which raises Python's own ``TypeError`` for the bad call.
 from __future__ import annotations
 
 import contextlib
+import copyreg
 import inspect
 import os
 import threading
@@ -44,7 +45,20 @@ class Plan:
     )
 
     def __init__(self, func: Callable[..., Any], ignore: Collection[str] = ()) -> None:
-        params = list(inspect.signature(func).parameters.values())
+        qualname = getattr(func, "__qualname__", None) or type(func).__qualname__
+        names = [n for n in ignore if not isinstance(n, str)]
+        if names:
+            raise ValueError(
+                f"ignore={_shown(ignore)}: {', '.join(map(repr, names))} is not a parameter "
+                f"name; give the names of {qualname}()'s parameters to leave out of the key"
+                + _params_of(func)
+            )
+        try:
+            params = list(inspect.signature(func).parameters.values())
+        except (TypeError, ValueError):
+            # No signature (some builtins): a call binds to its arguments as given,
+            # ``(args, sorted kwargs)``, so f(1, b=2) and f(1, 2) are two keys.
+            params = _OPAQUE
         P = inspect.Parameter
         pos = [p for p in params if p.kind in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD)]
         self._pos_names = tuple(p.name for p in pos)
@@ -64,7 +78,7 @@ class Plan:
         unknown = sorted(set(ignore) - set(slots))
         if unknown:
             raise ValueError(
-                f"ignore={tuple(ignore)!r}: {func.__qualname__}() has no parameter "
+                f"ignore={_shown(ignore)}: {qualname}() has no parameter "
                 f"{', '.join(map(repr, unknown))}; its parameters are {tuple(slots)!r}"
             )
         self._drop = frozenset(i for i, n in enumerate(slots) if n in ignore)
@@ -126,6 +140,24 @@ class Plan:
         if self._drop:
             return tuple(v for i, v in enumerate(out) if i not in self._drop)
         return tuple(out)
+
+
+_OPAQUE: Final = [
+    inspect.Parameter("args", inspect.Parameter.VAR_POSITIONAL),
+    inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD),
+]
+
+
+def _shown(ignore: Collection[Any]) -> str:
+    items = sorted(map(repr, ignore))
+    return "{" + ", ".join(items) + "}" if isinstance(ignore, set | frozenset) else repr(ignore)
+
+
+def _params_of(func: Callable[..., Any]) -> str:
+    try:
+        return f" ({', '.join(inspect.signature(func).parameters)})"
+    except (TypeError, ValueError):
+        return ""
 
 
 # -- the receiver (``self``/``cls``) of a cached method ------------------------------------------
@@ -194,9 +226,12 @@ def receiver_part(obj: object, encode: Callable[[Any], bytes]) -> tuple[Any, boo
     """The key part standing for ``self``/``cls``, and whether it is valid across processes.
 
     A class is keyed by its qualified name; an instance by ``__cache_key__()`` when its class
-    defines one, else by its state when that can be encoded (dataclass, namedtuple), else by
-    an ``InstanceToken``. The instance's class is part of the key, so a subclass's instances
-    never share entries with the base class's.
+    defines one, else by its state when all of it can be encoded: a dataclass or namedtuple
+    by its fields, a builtin value (or a subclass of one that adds no attributes, such as
+    ``class Level(int)``) by its value, an object with no state at all by its class alone;
+    else by an ``InstanceToken``. "No state beyond its value" is what pickle sees: the object
+    reduces to ``cls.__new__(cls, *value)`` with no attributes. The instance's class is part of
+    the key, so a subclass's instances never share entries with the base class's.
     """
     t = type(obj)
     if isinstance(obj, type):
@@ -205,11 +240,58 @@ def receiver_part(obj: object, encode: Callable[[Any], bytes]) -> tuple[Any, boo
     if own is not None:
         return ("memcache_kit.obj", t.__module__, t.__qualname__, own(obj)), True
     if hasattr(t, "__dataclass_fields__") or (isinstance(obj, tuple) and hasattr(t, "_fields")):
-        state = ("memcache_kit.obj", t.__module__, t.__qualname__, obj)
+        state: Any = obj
+    else:
+        state = _value_state(obj, t)
+    if state is not _NO_STATE:
+        part = ("memcache_kit.obj", t.__module__, t.__qualname__, state)
         try:
-            encode(state)
+            encode(part)
         except TypeError:
             pass
         else:
-            return state, True
+            return part, True
     return instance_token(obj), False
+
+
+_NO_STATE: Final = object()
+_NEWOBJ: Final = getattr(copyreg, "__newobj__")  # noqa: B009 - not in typeshed
+_STATELESS: Final = ("memcache_kit.stateless",)
+# Builtin values whose encoding is their whole state (for a subclass: when it adds none).
+_VALUE_BASES: Final = (
+    int,
+    float,
+    complex,
+    str,
+    bytes,
+    bytearray,
+    tuple,
+    list,
+    dict,
+    set,
+    frozenset,
+)
+
+
+def _value_state(obj: object, t: type) -> Any:
+    """``obj`` itself when its value is all its state, ``_STATELESS`` when it has none, else
+    ``_NO_STATE``; decided by how pickle would rebuild it (``cls.__new__(cls, *args)`` with no
+    state: no attributes, no slots, no hidden C state, which cannot be reduced that way)."""
+    try:
+        reduced = obj.__reduce_ex__(4)
+    except Exception:
+        return _NO_STATE
+    if (
+        not isinstance(reduced, tuple)
+        or len(reduced) < 2
+        or reduced[0] is not _NEWOBJ
+        or not isinstance(reduced[1], tuple)
+        or reduced[1][:1] != (t,)
+        or (len(reduced) > 2 and reduced[2])
+    ):
+        return _NO_STATE
+    if isinstance(obj, _VALUE_BASES):
+        return obj
+    if len(reduced[1]) == 1 and all(x is None for x in reduced[3:]):
+        return _STATELESS
+    return _NO_STATE

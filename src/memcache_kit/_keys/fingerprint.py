@@ -25,7 +25,11 @@ import xxhash
 
 from .encode import UnencodableKeyError, class_id, encode, register_callable_identity
 
-__all__ = ["fingerprint", "loader_identity"]
+__all__ = ["BUILTIN_TYPES", "TRANSPARENT", "closure_cells", "fingerprint", "loader_identity"]
+
+#: The attribute naming what a memcache_kit wrapper computes (the decorated callable): the
+#: wrapper is identified as it, so a closure that captures a cached function is keyed by it.
+TRANSPARENT: Final = "__memcache_kit_wraps__"
 
 # 3.14 marks a docstring with a flag; before, a function's co_consts[0] is its docstring or None.
 _CO_HAS_DOCSTRING: Final = getattr(inspect, "CO_HAS_DOCSTRING", 0)
@@ -103,7 +107,7 @@ def fingerprint(func: Callable[..., Any]) -> str:
     return xxhash.xxh3_128_hexdigest(encode(parts, typed=True))
 
 
-_BUILTIN_TYPES: Final = (
+BUILTIN_TYPES: Final = (
     types.BuiltinFunctionType,
     types.MethodDescriptorType,
     types.WrapperDescriptorType,
@@ -135,8 +139,11 @@ def loader_identity(obj: Any) -> bytes:
     if isinstance(obj, types.MethodType):
         return b"m" + _len_prefixed(loader_identity(obj.__func__)) + _state(obj, obj.__self__)
     if isinstance(obj, types.FunctionType):
+        wraps = getattr(obj, TRANSPARENT, None)
+        if wraps is not None:
+            return b"w" + _len_prefixed(loader_identity(wraps))
         return b"f" + _function_identity(obj)
-    if isinstance(obj, _BUILTIN_TYPES):
+    if isinstance(obj, BUILTIN_TYPES):
         owner = getattr(obj, "__objclass__", None)
         module = getattr(obj, "__module__", None) or getattr(owner, "__module__", None)
         qualname = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", "?")
@@ -160,11 +167,22 @@ def loader_identity(obj: Any) -> bytes:
 
 
 def _function_identity(func: types.FunctionType) -> bytes:
+    cells = closure_cells(func, lenient=False)
+    return encode((func.__module__, func.__qualname__, fingerprint(func))) + encode(list(cells))
+
+
+def closure_cells(func: types.FunctionType, *, lenient: bool) -> tuple[bytes, ...]:
+    """The encoded values of ``func``'s closure cells, in order (an empty cell as None).
+
+    A value that cannot be encoded raises ``TypeError`` naming it; with ``lenient`` its class
+    stands for it instead. A function that captures itself (a recursive closure, directly or
+    through a cached wrapper) is encoded as ``self`` there.
+    """
     active: set[int] | None = getattr(_local, "active", None)
     if active is None:
         active = _local.active = set()
     if id(func) in active:
-        return b"self"
+        return (b"self",)
     active.add(id(func))
     try:
         cells = []
@@ -173,16 +191,22 @@ def _function_identity(func: types.FunctionType) -> bytes:
                 value = cell.cell_contents
             except ValueError:  # an empty cell: not yet assigned
                 value = None
+            if isinstance(value, types.FunctionType) and id(value) in active:
+                cells.append(b"self")
+                continue
             try:
                 cells.append(encode(value))
             except TypeError:
+                if lenient:
+                    cells.append(encode(("<unencodable>", class_id(type(value)))))
+                    continue
                 raise TypeError(
                     f"cannot identify loader {func.__qualname__!r}: it captures {name!r} "
                     f"({type(value)!r}), which has no canonical encoding, so two such functions "
                     "could not be told apart; pass key= (or version=), or capture an encodable "
                     "value"
                 ) from None
-        return encode((func.__module__, func.__qualname__, fingerprint(func))) + encode(cells)
+        return tuple(cells)
     finally:
         active.discard(id(func))
 
