@@ -36,7 +36,7 @@ def reader(d: Path) -> mk.Cache:
     return mk.Cache("t", memory=0, disk="64MiB", directory=d)
 
 
-# -- basics ------------------------------------------------------------------------------------
+# -- basics ---------------------------------------------------------------------------------------
 
 
 def test_get_set_delete_contains(cache_dir: Path) -> None:
@@ -97,7 +97,7 @@ def test_cached_none_is_a_value(cache_dir: Path) -> None:
         assert calls == []
 
 
-# -- what a hit returns --------------------------------------------------------------------------
+# -- what a hit returns ---------------------------------------------------------------------------
 
 
 def test_memory_hit_returns_the_stored_object(cache_dir: Path) -> None:
@@ -135,7 +135,7 @@ def test_numpy_from_disk_is_copy_on_write(cache_dir: Path) -> None:
         np.testing.assert_array_equal(c.get("arr"), arr)
 
 
-# -- tiers: write-through, promotion, write-back, spill -----------------------------------------
+# -- tiers: write-through, promotion, write-back, spill -------------------------------------------
 
 
 def test_write_through_reaches_disk_at_once(cache_dir: Path) -> None:
@@ -256,7 +256,7 @@ def test_default_directory_is_under_the_user_cache_dir(tmp_path: Path) -> None:
         assert c.directory.is_dir()
 
 
-# -- sizes ---------------------------------------------------------------------------------------
+# -- sizes ----------------------------------------------------------------------------------------
 
 
 def test_value_larger_than_memory_goes_straight_to_disk(cache_dir: Path) -> None:
@@ -315,7 +315,7 @@ def test_small_numpy_views_are_stored_compact(cache_dir: Path) -> None:
         np.testing.assert_array_equal(c.get("v"), view)
 
 
-# -- ttl -----------------------------------------------------------------------------------------
+# -- ttl ------------------------------------------------------------------------------------------
 
 
 def test_ttl(cache_dir: Path) -> None:
@@ -351,7 +351,7 @@ def test_bad_ttl(cache_dir: Path) -> None:
             c.set("k", 1, ttl="soon")
 
 
-# -- get_or_load -----------------------------------------------------------------------------------
+# -- get_or_load ----------------------------------------------------------------------------------
 
 
 def test_get_or_load_stores_and_counts(cache_dir: Path) -> None:
@@ -406,7 +406,7 @@ def test_recursive_load_of_the_same_key_raises(cache_dir: Path) -> None:
         assert c.get_or_load("k", lambda: 2) == 2
 
 
-# -- budgets -------------------------------------------------------------------------------------
+# -- budgets --------------------------------------------------------------------------------------
 
 
 def test_budgets_read_and_resize(cache_dir: Path) -> None:
@@ -515,7 +515,7 @@ def test_mount_points_with_escaped_spaces(tmp_path: Path) -> None:
     assert _cache_env.filesystem_type(d / "sub", str(mounts)) == "cifs"
 
 
-# -- pickling, closing -----------------------------------------------------------------------------
+# -- pickling, closing ----------------------------------------------------------------------------
 
 
 def test_pickle_sends_settings_not_contents(cache_dir: Path) -> None:
@@ -562,7 +562,7 @@ def test_clear(cache_dir: Path) -> None:
         assert reader(cache_dir).get(1) is None
 
 
-# -- stats and verify ------------------------------------------------------------------------------
+# -- stats and verify -----------------------------------------------------------------------------
 
 
 def test_stats_shape(cache_dir: Path) -> None:
@@ -636,7 +636,7 @@ def test_a_miss_is_counted_once_per_tier(cache_dir: Path) -> None:
         assert s.hit_ratio == 1 / 3
 
 
-# -- small internal API and warnings ----------------------------------------------------------
+# -- small internal API and warnings --------------------------------------------------------------
 
 
 def test_in_memory_does_not_count_or_touch(cache_dir: Path) -> None:
@@ -659,4 +659,52 @@ def test_an_unpicklable_value_larger_than_memory_warns_once(cache_dir: Path) -> 
     with pytest.warns(mk.CacheWarning) as caught:
         assert c.get_or_load("locks", lambda: big) is big
     assert len(caught) == 1, [str(w.message) for w in caught]
+    c.close()
+
+
+# -- expired entries are absent everywhere (issue 12, item 7) -------------------------------------
+
+
+@pytest.mark.parametrize("disk", [None, "64MiB"])
+@pytest.mark.parametrize("write_through", [True, False])
+def test_an_expired_entry_is_absent_for_delete_too(
+    cache_dir: Path, disk: str | None, write_through: bool
+) -> None:
+    c = mk.Cache(
+        "expiry", memory="16MiB", disk=disk, directory=cache_dir, write_through=write_through
+    )
+    c.set("k", 1, ttl=0.05)
+    time.sleep(0.1)
+    assert "k" not in c
+    assert c.delete("k") is False
+    with pytest.raises(KeyError):
+        del c["k"]
+    c.set("k", 2, ttl=0.05)
+    time.sleep(0.1)
+    with pytest.raises(KeyError):
+        del c["k"]
+    c.close()
+
+
+def test_an_expired_entry_on_its_way_to_disk_is_absent(cache_dir: Path) -> None:
+    # Under write-back an evicted entry waits in the pending table; expired, it is a miss.
+    c = mk.Cache("pending", memory="1KiB", disk="64MiB", directory=cache_dir, write_through=False)
+    c.set("old", b"x" * 600, ttl=0.05)
+    c.set("new", b"y" * 600)  # evicts "old" towards disk
+    time.sleep(0.1)
+    assert c.get("old") is None
+    assert c.delete("old") is False
+    c.close()
+
+
+def test_invalidate_of_an_expired_call_is_false(cache_dir: Path) -> None:
+    c = mk.Cache("expiry-f", memory="16MiB", disk=None)
+
+    @mk.cached(cache=c, ttl=0.05)
+    def f(x: int) -> int:
+        return x
+
+    f(1)
+    time.sleep(0.1)
+    assert f.invalidate(1) is False
     c.close()

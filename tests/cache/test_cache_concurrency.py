@@ -311,3 +311,112 @@ def test_sync_get_or_load_inside_the_loop_while_a_task_loads_raises(cache_dir: P
 
     with make(cache_dir) as c:
         asyncio.run(main(c))
+
+
+# -- circular loads across threads (issue 12, item 11) --------------------------------------------
+
+
+@pytest.mark.parametrize("memory", ["16MiB", 0])
+def test_a_cycle_split_across_two_threads_raises_instead_of_hanging(
+    cache_dir: Path, memory: Any
+) -> None:
+    """Thread A loads k1, whose loader needs k2; thread B loads k2, whose loader needs k1.
+    Each waits for the other's load: the second to wait closes the cycle and gets the error
+    a one-thread cycle gets, and the first gets it through its wait."""
+    c = make(cache_dir, memory=memory)
+    both_leading = threading.Barrier(2, timeout=30)
+    outcome: dict[str, Any] = {}
+
+    def loader(mine: str, other: str) -> Any:
+        def load() -> Any:
+            both_leading.wait()  # each thread leads its own key before asking for the other
+            return c.get_or_load(other, lambda: other)
+
+        return load
+
+    def run(mine: str, other: str) -> None:
+        try:
+            outcome[mine] = c.get_or_load(mine, loader(mine, other))
+        except BaseException as e:
+            outcome[mine] = e
+
+    threads = [
+        threading.Thread(target=run, args=("k1", "k2"), daemon=True),
+        threading.Thread(target=run, args=("k2", "k1"), daemon=True),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+        assert not t.is_alive(), "the circular load hung"
+    errors = [v for v in outcome.values() if isinstance(v, RuntimeError)]
+    assert len(errors) == 2, outcome
+    assert all("circular" in str(e) for e in errors), errors
+    assert c.get_or_load("k1", lambda: "again") == "again"  # nothing was cached or left held
+    c.close()
+
+
+def test_a_cycle_through_three_tasks_raises(cache_dir: Path) -> None:
+    c = make(cache_dir)
+    keys = ["a", "b", "c"]
+
+    async def main() -> list[Any]:
+        started = asyncio.Event()
+        leading = 0
+
+        def loader(i: int) -> Any:
+            async def load() -> Any:
+                nonlocal leading
+                leading += 1
+                if leading == 3:
+                    started.set()
+                await started.wait()
+                nxt = keys[(i + 1) % 3]
+                return await c.aget_or_load(nxt, _const(nxt))
+
+            return load
+
+        tasks = [asyncio.create_task(c.aget_or_load(k, loader(i))) for i, k in enumerate(keys)]
+        return await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 60)
+
+    results = asyncio.run(main())
+    assert all(isinstance(r, RuntimeError) and "circular" in str(r) for r in results), results
+    c.close()
+
+
+def _const(v: Any) -> Any:
+    async def load() -> Any:
+        return v
+
+    return load
+
+
+def test_threads_waiting_on_one_leader_are_not_a_cycle(cache_dir: Path) -> None:
+    """Many threads waiting for one key, whose loader waits for another thread's key, is a
+    chain, not a cycle: nothing raises."""
+    c = make(cache_dir)
+    gate = threading.Event()
+
+    def slow() -> str:
+        gate.wait(30)
+        return "slow"
+
+    results: list[Any] = []
+
+    def use(key: str, loader: Any) -> None:
+        try:
+            results.append(c.get_or_load(key, loader))
+        except BaseException as e:
+            results.append(e)
+
+    threads = [threading.Thread(target=use, args=("slow", slow))]
+    threads += [threading.Thread(target=use, args=("outer", lambda: c.get_or_load("slow", slow)))]
+    threads += [threading.Thread(target=use, args=("outer", lambda: "x")) for _ in range(4)]
+    for t in threads:
+        t.start()
+        time.sleep(0.01)
+    gate.set()
+    for t in threads:
+        t.join(timeout=60)
+    assert all(r == "slow" for r in results), results
+    c.close()

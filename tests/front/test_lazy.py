@@ -389,3 +389,116 @@ def test_named_cache_resolves_at_first_use() -> None:
     assert not is_loaded(p)
     assert p[1] == 2
     assert is_loaded(p)
+
+
+# -- proxies inside values, proxies of proxies (issue 12, item 3) ---------------------------------
+
+
+def test_sizeof_a_proxy_charges_its_recipe_and_never_loads(cache: Cache) -> None:
+    import memcache_kit as mk
+
+    big = lazy(_big_list, cache=cache)
+    assert 0 < mk.sizeof(big) < 4096  # the value (a million ints) is not the proxy's to hold
+    assert not is_loaded(big)
+    assert mk.sizeof([big, big]) < 8192
+    assert not is_loaded(big)
+
+
+def _big_list() -> list[int]:
+    return list(range(1_000_000))
+
+
+def test_values_containing_proxies_are_stored_and_come_back(cache: Cache) -> None:
+    inner = lazy(_value_of, "inner", cache=cache)
+    cache.set("holder", {"p": inner})
+    got = cache.get("holder")
+    assert got["p"] == "value-inner"
+    outer = lazy(_proxy_of, "inner", cache=cache)  # a proxy whose value is a proxy
+    assert len(outer) == len("value-inner")
+    assert outer.upper() == "VALUE-INNER"
+    assert outer == "value-inner"
+
+
+def _value_of(tag: str) -> str:
+    return f"value-{tag}"
+
+
+def _proxy_of(tag: str) -> Any:
+    return lazy(_value_of, tag)
+
+
+# -- transparency gaps of the slots proxy (issue 12, item 10) -------------------------------------
+
+
+def test_numeric_conversions_are_forwarded(cache: Cache) -> None:
+    import math
+
+    assert complex(lazy(_const, 3 + 4j, cache=cache)) == 3 + 4j
+    assert complex(lazy(_const, 2.5, cache=cache)) == 2.5 + 0j
+    p = lazy(_const, 3.7, cache=cache)
+    assert (math.trunc(p), math.floor(p), math.ceil(p), round(p), round(p, 1)) == (3, 3, 4, 4, 3.7)
+
+
+def test_a_proxy_of_a_class_checks_instances_and_subclasses(cache: Cache) -> None:
+    p = lazy(_const, int, cache=cache)
+    assert isinstance(3, p)
+    assert not isinstance("3", p)
+    assert issubclass(bool, p)
+    assert not issubclass(str, p)
+
+
+def test_a_keyword_named_self_is_forwarded(cache: Cache) -> None:
+    p = lazy(_const, _takes_self, cache=cache)
+    assert p(self=1) == 1
+    assert p(2) == 2
+
+
+def _takes_self(self: Any) -> Any:
+    return self
+
+
+def test_os_fspath_of_a_proxy_is_that_of_its_value(cache: Cache, tmp_path: Path) -> None:
+    import os
+
+    path = lazy(_const, tmp_path / "f.txt", cache=cache)
+    assert os.fspath(path) == str(tmp_path / "f.txt")
+    number = lazy(_const, 42, cache=cache)
+    with pytest.raises(TypeError):
+        os.fspath(number)
+
+
+def test_async_protocols_are_forwarded(cache: Cache) -> None:
+    class Gen:
+        def __init__(self) -> None:
+            self.n = 0
+
+        def __aiter__(self) -> Gen:
+            return self
+
+        async def __anext__(self) -> int:
+            self.n += 1
+            if self.n > 3:
+                raise StopAsyncIteration
+            return self.n
+
+        async def __aenter__(self) -> str:
+            return "entered"
+
+        async def __aexit__(self, *exc: Any) -> None:
+            return None
+
+    async def main() -> tuple[list[int], str]:
+        gen = lazy(Gen, cache=mk_memory())
+        got = [x async for x in gen]
+        async with lazy(Gen, cache=mk_memory()) as entered:
+            return got, entered
+
+    assert asyncio.run(main()) == ([1, 2, 3], "entered")
+
+
+def mk_memory() -> Cache:
+    return Cache("lazy-mem", memory="4MiB", disk=None)
+
+
+def _const(v: Any) -> Any:
+    return v

@@ -740,3 +740,16 @@ def test_register_sizer_checks_its_arguments() -> None:
         register_sizer("Thing", lambda v: 1)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         register_sizer(Thing, 1)  # type: ignore[arg-type]
+
+
+def test_a_class_whose_module_is_a_property_is_sized() -> None:
+    # Proxy classes (lazy_object_proxy's, wrapt's) forward ``__module__`` with a property.
+    class Forwarding:
+        @property  # type: ignore[misc]
+        def __module__(self) -> str:  # type: ignore[override]
+            return "elsewhere"
+
+        def __init__(self) -> None:
+            self.payload = b"x" * 1000
+
+    assert mk.sizeof(Forwarding()) >= 1000

@@ -78,7 +78,6 @@ class AsyncMixin(CacheState):
             memory_checked = False
             call, leader = self._flight.begin(key.mem)
             if not leader:
-                call.check_wait(blocking=False)
                 try:
                     value = await call.wait_async()
                 except Abandoned:

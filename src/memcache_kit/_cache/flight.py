@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Hashable, Iterator
@@ -144,11 +145,23 @@ class Call(Future[Any]):
         super().__init__()
         self.thread = threading.get_ident()
         self.task = _current_task()
+        self.agent: object = self.task if self.task is not None else self.thread
+
+    def wait(self) -> Any:
+        """The load's value (or its exception) for a thread; raises ``RuntimeError`` instead
+        of waiting for a load that can only finish after this wait (see ``check_wait``)."""
+        self.check_wait(blocking=True)
+        me = _enter_wait(self)
+        try:
+            return self.result()
+        finally:
+            _leave_wait(me)
 
     async def wait_async(self) -> Any:
         """The load's value (or its exception) for a task, through a future of the task's own:
         cancelling the task cancels only its wait, never the shared future that the leader,
         the other tasks and threads wait on."""
+        self.check_wait(blocking=False)
         loop = asyncio.get_running_loop()
         mine: asyncio.Future[Any] = loop.create_future()
 
@@ -156,8 +169,12 @@ class Call(Future[Any]):
             with contextlib.suppress(RuntimeError):  # the waiter's loop is closed: no one waits
                 loop.call_soon_threadsafe(_copy_outcome, call, mine)
 
-        self.add_done_callback(settle)
-        return await mine
+        me = _enter_wait(self)
+        try:
+            self.add_done_callback(settle)
+            return await mine
+        finally:
+            _leave_wait(me)
 
     def check_wait(self, *, blocking: bool) -> None:
         """Raise instead of waiting for a load that can only finish after this wait."""
@@ -179,6 +196,51 @@ class Call(Future[Any]):
             "loads the same key (it would block the loop forever): use "
             "'await cache.aget_or_load(...)' there"
         )
+
+
+# The wait-for graph of every flight in the process: which call each waiting thread or task
+# (its *agent*) waits for. A call's leader is an agent too; a wait whose chain of leaders leads
+# back to the waiter is a cycle (A's loader waits for B's key while B's loader waits for A's)
+# that would never end: the wait that closes it raises instead, and the error reaches the
+# other waits of the cycle as their loads fail.
+_waits_lock = threading.Lock()
+_waiting: dict[object, Call] = {}
+
+
+def _enter_wait(call: Call) -> object:
+    task = _current_task()
+    me: object = task if task is not None else threading.get_ident()
+    with _waits_lock:
+        owner, hops = call.agent, 0
+        while owner is not me and owner != me:
+            nxt = _waiting.get(owner)
+            if nxt is None or nxt.done() or hops > len(_waiting):
+                break
+            owner, hops = nxt.agent, hops + 1
+        else:
+            raise RuntimeError(
+                "circular get_or_load: this load waits for a key whose loader waits, "
+                f"through {hops + 1} load(s) in other threads or tasks, for a key this load "
+                "leads (each would wait for the other forever)"
+            )
+        _waiting[me] = call
+    return me
+
+
+def _leave_wait(me: object) -> None:
+    with _waits_lock:
+        _waiting.pop(me, None)
+
+
+def _after_fork_in_child() -> None:
+    # The parent's waits do not exist in the child, and the lock may have been held at fork.
+    global _waits_lock
+    _waits_lock = threading.Lock()
+    _waiting.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _copy_outcome(call: Future[Any], mine: asyncio.Future[Any]) -> None:

@@ -48,9 +48,8 @@ class Loading(CacheState):
             memory_checked = False
             call, leader = self._flight.begin(key.mem)
             if not leader:
-                call.check_wait(blocking=True)
                 try:
-                    value = call.result()
+                    value = call.wait()
                 except Abandoned:
                     continue
                 self._followed(key, value)

@@ -8,6 +8,7 @@ a value read before a ``set`` or ``delete`` never lands in a tier above after it
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Hashable
 from typing import Any
 
@@ -109,7 +110,10 @@ class Lookups(CacheState):
         if self._pending:
             pending = self._pending.get(mk)
             if pending is not None:
-                return self._out(pending.value)
+                exp = pending.expire_at
+                if exp is None or exp > time.time():
+                    return self._out(pending.value)
+                return MISSING  # expired on its way to disk: it will not be written
         disk, remote = self._disk, self._remote
         if disk is None and remote is None:
             return MISSING

@@ -186,7 +186,9 @@ class Writes(CacheState):
         with self._stripe(key.mem):
             mem, disk, remote = self._memory, self._disk, self._remote
             found = mem.delete(key.mem) if mem is not None else False
-            found = self._pending.pop(key.mem, None) is not None or found
+            pending = self._pending.pop(key.mem, None)
+            live = pending is not None and pending.value is not MISSING
+            found = (live and not _expired(pending.expire_at)) or found  # type: ignore[union-attr]
             self._costs.pop(key.mem, None)
             self._below_costs.pop(key.mem, None)
             if disk is not None:
@@ -257,3 +259,7 @@ class Writes(CacheState):
             return
         self._warned.add(what)
         warnings.warn(message, CacheWarning, stacklevel=4)
+
+
+def _expired(expire_at: float | None) -> bool:
+    return expire_at is not None and expire_at <= time.time()

@@ -7,13 +7,15 @@ cache for it. See ``LazyProxy`` for why, and docs/lazy.md for the contract.
 from __future__ import annotations
 
 import functools
+import math
+import operator
 import reprlib
 from collections.abc import Callable, Hashable
 from typing import Any, Generic, TypeVar, cast
 
 from lazy_object_proxy.slots import Proxy as _SlotsProxy
 
-from .. import _keys
+from .. import _keys, _sizes
 from .._cache import Cache, Handle, handle
 from .._config import get_cache
 from .._keys import CacheKey
@@ -197,12 +199,51 @@ class LazyProxy(_SlotsProxy):  # type: ignore[misc]
     def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
         return self.__reduce__()
 
+    # Forwarded beyond what lazy_object_proxy's slots proxy forwards (each would otherwise
+    # raise, or, for the class checks, answer False without a word).
+    def __call__(*args: Any, **kwargs: Any) -> Any:
+        # ``self`` is positional-only, so a keyword named ``self`` reaches the value.
+        proxy, *rest = args
+        return type(proxy).__wrapped__.fget(proxy)(*rest, **kwargs)
+
+    def __complex__(self) -> complex:
+        return complex(self.__wrapped__)
+
+    def __trunc__(self) -> Any:
+        return math.trunc(self.__wrapped__)
+
+    def __floor__(self) -> Any:
+        return math.floor(self.__wrapped__)
+
+    def __ceil__(self) -> Any:
+        return math.ceil(self.__wrapped__)
+
+    def __length_hint__(self) -> int:
+        return operator.length_hint(self.__wrapped__)
+
+    def __instancecheck__(self, instance: Any) -> bool:
+        return isinstance(instance, self.__wrapped__)
+
+    def __subclasscheck__(self, subclass: Any) -> bool:
+        return issubclass(subclass, self.__wrapped__)
+
     # copy looks these up on the instance, where __getattr__ would forward to the value's own.
     def __copy__(self) -> LazyProxy:
         return LazyProxy(object.__getattribute__(self, "_mk_recipe"))
 
     def __deepcopy__(self, memo: dict[int, Any]) -> LazyProxy:
         return self.__copy__()
+
+
+def _proxy_size(proxy: LazyProxy) -> int:
+    """What a proxy keeps alive: itself, its recipe and the recipe's arguments; never its value
+    (that lives in the cache, charged there) nor the cache it names."""
+    recipe: _Recipe[Any] = object.__getattribute__(proxy, "_mk_recipe")
+    own = object.__sizeof__(proxy) + object.__sizeof__(recipe) + object.__sizeof__(recipe.ckey)
+    return own + _sizes.sizeof((recipe.args, recipe.kwargs, recipe.key))
+
+
+_sizes.register_sizer(LazyProxy, _proxy_size)
 
 
 def lazy(

@@ -109,7 +109,8 @@ def _resolve(t: type) -> _Handler:
         h = d.builtin.get(klass)
         if h is not None:
             return h
-        root = klass.__module__.partition(".")[0]
+        module = klass.__module__  # a proxy class's may be a property: then no library's
+        root = module.partition(".")[0] if isinstance(module, str) else ""
         if root in d.libraries:
             lib = d.libraries[root](t)
             if lib is not None:

@@ -304,12 +304,14 @@ class MemoryTier:
             return True
 
     def delete(self, key: Hashable) -> bool:
+        """Drop ``key``; whether it was present (an expired entry is dropped but was not)."""
         with self._lock:
             entry = self._data.get(key)
             if entry is None:
                 return False
             self._remove(key, entry)
-            return True
+            exp = entry.expire_at
+            return exp is None or exp > time.time()
 
     def clear(self) -> None:
         with self._lock:
