@@ -1090,3 +1090,11 @@ def test_disk_key_memo_is_bounded(disk_only: mk.Cache) -> None:
         assert length(big) == 1_000_000
     big_core = length.resolve_cache.__self__  # type: ignore[attr-defined]
     assert big_core._disk_memo == {}
+
+
+def test_cache_parameters_report_the_budget_and_typed(mem_cache: mk.Cache) -> None:
+    @mk.cached(cache=mem_cache, typed=True)
+    def f(x: int) -> int:
+        return x
+
+    assert f.cache_parameters() == {"maxsize": 16 * 2**20, "typed": True}

@@ -155,6 +155,11 @@ class Handle:
 
     # -- the CLI's and the report's -------------------------------------------------------
 
+    def has_lower_tier(self) -> bool:
+        """Whether the cache keeps entries below memory (disk or remote), now."""
+        c = self.cache
+        return c._disk is not None or c._remote is not None
+
     def has_tier(self, name: str) -> bool:
         c = self.cache
         c._check_open()

@@ -49,6 +49,17 @@ _MEMO_INT_BOUND: Final = 2**64
 _FORMAT: Final = "memcache_kit.cached/1"
 
 
+class _Inside(threading.local):
+    machinery = False  # this thread is inside CachedCore.call's own work (not the function)
+
+
+_inside: Final = _Inside()
+
+
+class Reentered(BindError):
+    """The function was called by its own resolution: the call runs uncached."""
+
+
 def _memoizable(parts: tuple[Any, ...]) -> bool:
     """Whether the disk key of ``parts`` may be remembered: ints and strs only (key
     normalisation leaves them as they are), and small ones, since the memo keeps them alive
@@ -123,6 +134,7 @@ class CachedCore(Generic[R]):
         self.token: object = None
         self.namespace = b""
         self._lock = threading.Lock()
+        self._resolver: int | None = None  # the thread resolving the cache, while it does
         self.hits = 0  # memory-tier hits
         self.lower_hits = 0  # hits below memory (disk, remote)
         self.misses = 0  # calls that ran the function
@@ -143,30 +155,44 @@ class CachedCore(Generic[R]):
         cache = self.cache
         if cache is not None:
             return cache
+        if self._resolver == threading.get_ident():
+            # The function is called while it resolves (it is a builtin that resolution
+            # itself uses, as a cached ``len`` installed in builtins is): that call runs
+            # uncached instead of waiting for itself.
+            raise Reentered
         with self._lock:
             if self.cache is None:
-                spec = self.cache_spec
-                cache = get_cache(spec) if isinstance(spec, str) else spec
+                self._resolver = threading.get_ident()
                 try:
-                    marker = self.callee.marker(self.version)
-                except TypeError as e:
-                    self._stay_in_memory(e)
-                    marker = ("memory-only",)
-                self.identity = (_FORMAT, self.module, self.qualname, marker)
-                generation = _peek(cache, self._generation_key()) if self.portable else 0
-                self._enter(cache, generation if isinstance(generation, int) else 0)
+                    self._resolve()
+                finally:
+                    self._resolver = None
             assert self.cache is not None
             return self.cache
 
-    def _stay_in_memory(self, error: TypeError) -> None:
-        self.portable = False
+    def _resolve(self) -> None:
+        spec = self.cache_spec
+        cache = get_cache(spec) if isinstance(spec, str) else spec
+        try:
+            marker = self.callee.marker(self.version)
+        except TypeError as e:
+            # Said once, and only where it changes something: a cache with a tier below.
+            self.portable = False
+            if handle(cache).has_lower_tier():
+                self._warn_memory_only(e)
+            marker = ("memory-only",)
+        self.identity = (_FORMAT, self.module, self.qualname, marker)
+        generation = _peek(cache, self._generation_key()) if self.portable else 0
+        self._enter(cache, generation if isinstance(generation, int) else 0)
+
+    def _warn_memory_only(self, error: TypeError) -> None:
         warnings.warn(
             f"{self.module}.{self.qualname}: its entries stay in this process's memory tier: "
             f"{error}. Capture values that can be encoded (or define __cache_key__() on their "
             "class), or pass version=... to vouch that its captured values do not change "
             "what it computes",
             CacheWarning,
-            stacklevel=4,
+            stacklevel=7,
         )
 
     def _generation_key(self) -> tuple[Any, ...]:
@@ -302,37 +328,60 @@ class CachedCore(Generic[R]):
 
     # calls ------------------------------------------------------------------------------------
     def call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
+        inside = _inside
+        if inside.machinery:
+            # Called by the cache's own work on another call (a cached builtin such as
+            # ``len`` installed in builtins, or a key's ``__cache_key__``/``__eq__`` calling a
+            # cached function): runs uncached, instead of waiting for itself or recursing.
+            return self.func(*args, **kwargs)
+        inside.machinery = True
         try:
-            key = self.make_key(args, kwargs)
-        except BindError:
-            return self.func(*args, **kwargs)  # raises Python's own TypeError for the call
-        door = self.door
-        assert door is not None
-        value = door.mem_get(key.mem)
-        if value is not MISSING:
-            self.hits += 1
-            return cast(R, self._out(door, key.mem, value))
-        ran = False
+            try:
+                key = self.make_key(args, kwargs)
+            except BindError:
+                inside.machinery = False
+                return self.func(*args, **kwargs)  # raises Python's own TypeError for the call
+            door = self.door
+            assert door is not None
+            value = door.mem_get(key.mem)
+            if value is not MISSING:
+                self.hits += 1
+                return cast(R, self._out(door, key.mem, value))
+            ran = False
 
-        def load() -> R:
-            nonlocal ran
-            ran = True
-            started = time.perf_counter()
-            value = self.func(*args, **kwargs)
-            self._learn(time.perf_counter() - started)
-            return value
+            def load() -> R:
+                nonlocal ran
+                ran = True
+                inside.machinery = False  # the function itself may call cached functions
+                try:
+                    started = time.perf_counter()
+                    value = self.func(*args, **kwargs)
+                    self._learn(time.perf_counter() - started)
+                finally:
+                    inside.machinery = True
+                return value
 
-        if memory_only_key(key):
-            value = door.get_or_load_local(key, load, self.ttl)
-        else:
-            value = door.get_or_load(key, load, self.ttl)
-        self._count(ran)
-        return value if not self.copy or door.copies else _copy.deepcopy(value)
+            if memory_only_key(key):
+                value = door.get_or_load_local(key, load, self.ttl)
+            else:
+                value = door.get_or_load(key, load, self.ttl)
+            self._count(ran)
+            return value if not self.copy or door.copies else _copy.deepcopy(value)
+        finally:
+            inside.machinery = False
 
     async def acall(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        inside = _inside
+        if inside.machinery:  # see call(); only the steps before the first await are marked
+            return await self.func(*args, **kwargs)  # type: ignore[misc]
+        inside.machinery = True
         try:
             key = self.make_key(args, kwargs)
         except BindError:
+            key = None
+        finally:
+            inside.machinery = False
+        if key is None:
             return await self.func(*args, **kwargs)  # type: ignore[misc]
         door = self.door
         assert door is not None
@@ -417,6 +466,11 @@ class CachedCore(Generic[R]):
         except TypeError as e:
             raise TypeError(f"{self.qualname}.{what}(): {e}") from None
         raise TypeError(f"{self.qualname}.{what}(): arguments do not fit {sig}")
+
+    def parameters(self) -> dict[str, Any]:
+        """functools' ``cache_parameters()``: the memory budget (bytes) and ``typed``."""
+        memory = self.resolve().stats().tiers.get("memory")
+        return {"maxsize": memory.budget if memory is not None else 0, "typed": self.typed}
 
     def info(self) -> CacheInfo:
         cache = self.resolve()

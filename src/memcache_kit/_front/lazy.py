@@ -178,9 +178,10 @@ class LazyProxy(_SlotsProxy):  # type: ignore[misc]
         return is_loaded(self)
 
     @property
-    def __factory__(self) -> Callable[[], Any]:
+    def __factory__(self) -> Callable[..., Any]:
+        """The loader (with its arguments bound, when it has any)."""
         recipe: _Recipe[Any] = object.__getattribute__(self, "_mk_recipe")
-        return recipe.call
+        return recipe.call if recipe.args or recipe.kwargs else recipe.loader
 
     def __repr__(self) -> str:
         recipe: _Recipe[Any] = object.__getattribute__(self, "_mk_recipe")
@@ -269,7 +270,7 @@ def lazy(
 
 def is_loaded(proxy: object) -> bool:
     """Whether ``proxy``'s value is in this process's memory tier now; never loads it."""
-    if type(proxy) is not LazyProxy:
+    if not issubclass(type(proxy), LazyProxy):
         raise TypeError(
             f"is_loaded() takes a proxy from memcache_kit.lazy(), not {type(proxy).__name__}"
         )

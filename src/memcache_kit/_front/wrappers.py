@@ -24,6 +24,7 @@ _NO_TIER: Final = object()  # a wrapper's lane before it has looked at any tier
 
 def _attach(target: Any, core: CachedCore[Any]) -> None:
     target.cache_info = core.info
+    target.cache_parameters = core.parameters
     target.cache_clear = core.clear
     if core.is_async:
 
@@ -289,6 +290,9 @@ class _Bound:
 
     def cache_info(self) -> CacheInfo:
         return self._core.info()
+
+    def cache_parameters(self) -> dict[str, Any]:
+        return self._core.parameters()
 
     def cache_clear(self) -> None:
         self._core.clear()
