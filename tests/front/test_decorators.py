@@ -1098,3 +1098,45 @@ def test_cache_parameters_report_the_budget_and_typed(mem_cache: mk.Cache) -> No
         return x
 
     assert f.cache_parameters() == {"maxsize": 16 * 2**20, "typed": True}
+
+
+@pytest.mark.parametrize("disk", [False, True])
+def test_cache_stats_count_each_call_once(cache_dir: Path, disk: bool) -> None:
+    # issue 16, item 3: a miss was counted twice (the wrapper's memory read, then the load's)
+    cache = mk.Cache(
+        "stats-once", memory="16MiB", disk="64MiB" if disk else None, directory=cache_dir
+    )
+
+    @mk.cached(cache=cache)
+    def f(x: int, *, scale: int = 1) -> int:
+        return x * scale
+
+    for _ in range(3):
+        for x in range(40):
+            f(x, scale=2)  # a keyword: the bound path, not the fast lane
+    info = f.cache_info()
+    assert (info.hits, info.misses) == (80, 40)
+    memory = cache.stats().tiers["memory"]
+    assert (memory.hits, memory.misses) == (80, 40)
+    assert cache.stats().hit_ratio == pytest.approx(80 / 120)
+    cache.close()
+
+
+def test_cache_stats_count_memory_only_calls_once() -> None:
+    cache = mk.Cache("stats-once-local", memory="16MiB", disk=None)
+
+    class Holder:
+        def __init__(self) -> None:
+            self.lock = threading.Lock()  # keyed by a token: the memory-only path
+
+        @mk.cached(cache=cache)
+        def f(self, x: int) -> int:
+            return x
+
+    h = Holder()
+    for _ in range(3):
+        for x in range(10):
+            h.f(x)
+    memory = cache.stats().tiers["memory"]
+    assert (memory.hits, memory.misses) == (20, 10)
+    cache.close()

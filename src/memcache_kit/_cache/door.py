@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._keys import CacheKey
-from .._shapes import USE_DEFAULT, Missing, UseDefault
+from .._shapes import MISSING, USE_DEFAULT, Missing, UseDefault
 from .._tiers.disk import DiskEntry
 from .._tiers.memory import Lane
 from . import local
@@ -113,25 +113,57 @@ class Handle:
         return self.cache._delete(key)
 
     def get_or_load(
-        self, key: CacheKey, loader: Callable[[], T], ttl: TTL | UseDefault = USE_DEFAULT
+        self,
+        key: CacheKey,
+        loader: Callable[[], T],
+        ttl: TTL | UseDefault = USE_DEFAULT,
+        *,
+        memory_checked: bool = False,
     ) -> T:
-        return self.cache._get_or_load(key, loader, ttl)
+        """The value of ``key``, loaded once if no tier has it. ``memory_checked``: the caller
+        has just missed the memory tier through ``mem_get`` (that miss was counted)."""
+        return self.cache._get_or_load(key, loader, ttl, memory_checked=memory_checked)
 
     async def aget_or_load(
-        self, key: CacheKey, loader: AsyncLoader[T], ttl: TTL | UseDefault = USE_DEFAULT
+        self,
+        key: CacheKey,
+        loader: AsyncLoader[T],
+        ttl: TTL | UseDefault = USE_DEFAULT,
+        *,
+        memory_checked: bool = False,
     ) -> T:
         """``get_or_load`` for coroutines (``loader`` sync, run in a thread, or async)."""
-        return await self.cache._aget_or_load(key, loader, ttl)
+        return await self.cache._aget_or_load(key, loader, ttl, memory_checked=memory_checked)
+
+    def peek(self, key: CacheKey) -> Any | Missing:
+        """Every tier's value of ``key``, or ``MISSING``, counting no hit or miss anywhere (for
+        bookkeeping entries, such as a decorated function's generation)."""
+        c = self.cache
+        if c._closed:
+            c._reopen()
+        mem = c._memory
+        if mem is not None:
+            value = mem.peek(key.mem)
+            if value is not MISSING:
+                return c._out(value)
+        return c._get_below(key, quiet=True)
 
     # -- entries of this process's memory only --------------------------------------------
 
-    def get_or_load_local(self, key: CacheKey, loader: Callable[[], T], ttl: Any) -> T:
-        return local.memory_only_load(self.cache, key, loader, ttl)
+    def get_or_load_local(
+        self, key: CacheKey, loader: Callable[[], T], ttl: Any, *, memory_checked: bool = False
+    ) -> T:
+        return local.memory_only_load(self.cache, key, loader, ttl, memory_checked)
 
     async def aget_or_load_local(
-        self, key: CacheKey, loader: Callable[[], Awaitable[Any]], ttl: Any
+        self,
+        key: CacheKey,
+        loader: Callable[[], Awaitable[Any]],
+        ttl: Any,
+        *,
+        memory_checked: bool = False,
     ) -> Any:
-        return await local.amemory_only_load(self.cache, key, loader, ttl)
+        return await local.amemory_only_load(self.cache, key, loader, ttl, memory_checked)
 
     def set_local(self, mk: Hashable, value: Any, ttl: TTL | UseDefault) -> None:
         tier = self.cache._memory

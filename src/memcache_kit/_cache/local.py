@@ -41,11 +41,15 @@ def memory_only_key(key: CacheKey) -> bool:
     return type(key) is LocalKey
 
 
-def memory_only_load(cache: Cache, key: CacheKey, loader: Callable[[], R], ttl: Any) -> R:
-    """``get_or_load`` for entries keyed by an instance token: this process's memory only."""
+def memory_only_load(
+    cache: Cache, key: CacheKey, loader: Callable[[], R], ttl: Any, memory_checked: bool = False
+) -> R:
+    """``get_or_load`` for entries keyed by an instance token: this process's memory only.
+    ``memory_checked``: the caller's own read just missed (and was counted)."""
     tier = cache._memory
     while True:
-        value = cache._mem_get(key.mem)
+        value = _look(cache, key, memory_checked)
+        memory_checked = False
         if value is not MISSING:
             return cast(R, value)
         call, leader = _flight.begin(key.mem)
@@ -64,11 +68,16 @@ def memory_only_load(cache: Cache, key: CacheKey, loader: Callable[[], R], ttl: 
 
 
 async def amemory_only_load(
-    cache: Cache, key: CacheKey, loader: Callable[[], Awaitable[Any]], ttl: Any
+    cache: Cache,
+    key: CacheKey,
+    loader: Callable[[], Awaitable[Any]],
+    ttl: Any,
+    memory_checked: bool = False,
 ) -> Any:
     tier = cache._memory
     while True:
-        value = cache._mem_get(key.mem)
+        value = _look(cache, key, memory_checked)
+        memory_checked = False
         if value is not MISSING:
             return value
         call, leader = _flight.begin(key.mem)
@@ -84,6 +93,13 @@ async def amemory_only_load(
             tier.set(key.mem, value, expire_at=cache._expire_at(ttl))
         call.set_result(value)
         return value
+
+
+def _look(cache: Cache, key: CacheKey, peek: bool) -> Any:
+    if not peek:
+        return cache._mem_get(key.mem)
+    tier = cache._memory
+    return MISSING if tier is None else tier.peek(key.mem)
 
 
 # Single flight for memory-only entries (their memory keys hold per-process tokens, so one

@@ -362,9 +362,9 @@ class CachedCore(Generic[R]):
                 return value
 
             if memory_only_key(key):
-                value = door.get_or_load_local(key, load, self.ttl)
+                value = door.get_or_load_local(key, load, self.ttl, memory_checked=True)
             else:
-                value = door.get_or_load(key, load, self.ttl)
+                value = door.get_or_load(key, load, self.ttl, memory_checked=True)
             self._count(ran)
             return value if not self.copy or door.copies else _copy.deepcopy(value)
         finally:
@@ -400,9 +400,9 @@ class CachedCore(Generic[R]):
             return value
 
         if memory_only_key(key):
-            value = await door.aget_or_load_local(key, load, self.ttl)
+            value = await door.aget_or_load_local(key, load, self.ttl, memory_checked=True)
         else:
-            value = await door.aget_or_load(key, load, self.ttl)
+            value = await door.aget_or_load(key, load, self.ttl, memory_checked=True)
         self._count(ran)
         return value if not self.copy or door.copies else _copy.deepcopy(value)
 
@@ -509,6 +509,6 @@ def _ttl(ttl: TTL) -> float | None:
 
 def _peek(cache: Cache, key: Any) -> Any:
     """Read the cache's bookkeeping entry ``key`` (0 when absent) without it counting as a
-    request in a recorded trace: the advisor should see the function's calls only."""
-    value = handle(cache).lookup(_keys.make_key(key))
+    request anywhere (statistics, a recorded trace): they show the function's calls only."""
+    value = handle(cache).peek(_keys.make_key(key))
     return 0 if value is MISSING else value
