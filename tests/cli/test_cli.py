@@ -233,3 +233,28 @@ def test_clear_on_a_terminal_asks_first(cache_dir: Path) -> None:
     yes = on_a_terminal(["clear", str(cache_dir)], "y")
     assert yes.returncode == 0, yes.stderr
     assert json.loads(run("ls", str(cache_dir), "--json").stdout) == []
+
+
+@pytest.mark.parametrize("command", ["ls", "stats", "verify", "clear"])
+def test_a_name_that_does_not_exist_creates_nothing(tmp_path: Path, command: str) -> None:
+    # issue 16, item 8: reading a cache must not create one (nor a key file) because of a typo
+    home = Path(os.environ["XDG_CACHE_HOME"])
+    existing = home / "memcache_kit" / "features"
+    fill(existing, "f")
+    before = sorted(p.relative_to(home) for p in home.rglob("*"))
+    args = [command, "featurs"] + (["--yes"] if command == "clear" else [])
+    out = run(*args, cwd=tmp_path)
+    assert out.returncode == 1
+    assert "no cache named 'featurs' (known: features); did you mean 'features'?" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert sorted(p.relative_to(home) for p in home.rglob("*")) == before
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_bare_stats_on_a_new_machine_creates_nothing(tmp_path: Path) -> None:
+    home = Path(os.environ["XDG_CACHE_HOME"])
+    data = Path(os.environ["XDG_DATA_HOME"])
+    out = run("stats", cwd=tmp_path)
+    assert out.returncode == 1
+    assert "no cache named 'default' (known: none yet)" in out.stderr
+    assert list(home.rglob("*")) == [] and list(data.rglob("*")) == []

@@ -154,6 +154,7 @@ def _open(target: str | None) -> Any:
     target = target or "default"
     try:
         if not _is_dir_target(target):
+            _must_exist(target)
             return get_cache(target)
         path = Path(target).expanduser().absolute()
         if not (path / "cache.db").is_file():
@@ -161,6 +162,23 @@ def _open(target: str | None) -> Any:
         return Cache(path.name, memory=0, disk=_HUGE, directory=path)
     except (ConfigError, ValueError, TypeError, OSError) as e:
         raise _fail(f"cannot open {target!r}: {e}") from None
+
+
+def _must_exist(name: str) -> None:
+    """Refuse a NAME whose cache was never created here: a command that reads a cache must not
+    create one (a directory, a key file) because of a typo."""
+    import difflib
+
+    from .._config import disk_directory, known_names
+
+    directory = disk_directory(name)
+    if directory is None or (directory / "cache.db").is_file():
+        return  # no disk tier (memory or remote only), or a cache that exists
+    known = known_names()
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    listed = ", ".join(known) if known else "none yet"
+    raise _fail(f"no cache named {name!r} (known: {listed}){hint}")
 
 
 def _directory_of(target: str | None) -> Path:

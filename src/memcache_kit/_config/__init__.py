@@ -7,6 +7,6 @@ registry fills it."""
 
 from __future__ import annotations
 
-from .registry import check, configure, describe, get_cache
+from .registry import check, configure, describe, disk_directory, get_cache, known_names
 
-__all__ = ["check", "configure", "describe", "get_cache"]
+__all__ = ["check", "configure", "describe", "disk_directory", "get_cache", "known_names"]

@@ -103,6 +103,41 @@ def get_cache(name: str = "default") -> Cache:
         return cache
 
 
+def disk_directory(name: str) -> Path | None:
+    """The directory the named cache's disk tier uses, from configuration and defaults,
+    without building the cache or creating anything (None: it has no disk tier)."""
+    if not isinstance(name, str) or not values.NAME_PATTERN.match(name):
+        raise ValueError(f"cache name {name!r} is not allowed")
+    with _lock:
+        cache = _caches.get(name)
+        if cache is not None:
+            return Path(cache.directory) if cache.directory is not None else None
+        eff = sources.resolve(name, [*_discovered(), _configured], _env())
+    if not eff["disk"].value:
+        return None
+    directory = eff["directory"].value
+    return Path(directory) if directory is not None else values.default_directory(name)
+
+
+def known_names() -> list[str]:
+    """Names of caches that exist on this machine for this user: configured ones whose
+    directory holds a cache, and the caches in the default cache root."""
+    with _lock:
+        files = _discovered()
+        declared = {"default", *_configured.caches, *_caches}.union(
+            *(layer.caches for layer in files)
+        )
+    found = set()
+    for name in declared:
+        directory = disk_directory(name)
+        if directory is not None and (directory / "cache.db").is_file():
+            found.add(name)
+    root = values.default_directory("default").parent
+    if root.is_dir():
+        found.update(p.name for p in root.iterdir() if (p / "cache.db").is_file())
+    return sorted(found)
+
+
 def _adopt(name: str, settings: dict[str, Any]) -> Cache:
     """A named cache unpickled here (sent to a spawned worker, say): the process's instance of
     that name when it has one with the same settings; else the rebuilt cache becomes that
