@@ -158,6 +158,12 @@ def test_verify_and_repair_a_damaged_directory(cache_dir: Path) -> None:
     assert report["ok"] is False and report["problems"]
     fixed = run("verify", str(cache_dir), "--repair", "--json")
     assert json.loads(fixed.stdout)["repaired"] >= 1
+    assert json.loads(fixed.stdout)["ok_after_repair"] is True
+    assert fixed.returncode == 0  # everything was repaired (issue 16, item 12)
+    data = sorted((cache_dir / "data").iterdir(), key=lambda p: p.stat().st_size)
+    data[-1].unlink()
+    text = run("verify", str(cache_dir), "--repair")
+    assert text.returncode == 0 and "OK now" in text.stdout, text.stdout + text.stderr
     again = run("verify", str(cache_dir))
     assert again.returncode == 0 and "OK" in again.stdout
 
@@ -227,7 +233,9 @@ def on_a_terminal(args: list[str], answer: str) -> subprocess.CompletedProcess[s
 
 def test_clear_on_a_terminal_asks_first(cache_dir: Path) -> None:
     no = on_a_terminal(["clear", str(cache_dir)], "n")
-    assert no.returncode == 1 and "nothing removed" in no.stderr
+    # Declining is the user's answer, not an error (issue 16, item 12).
+    assert no.returncode == 0 and "nothing removed" in no.stdout
+    assert "error" not in no.stdout + no.stderr
     assert "Remove everything in every tier of cache 'c'" in no.stdout
     assert len(json.loads(run("ls", str(cache_dir), "--json").stdout)) == 4
     yes = on_a_terminal(["clear", str(cache_dir)], "y")
@@ -258,3 +266,11 @@ def test_a_bare_stats_on_a_new_machine_creates_nothing(tmp_path: Path) -> None:
     assert out.returncode == 1
     assert "no cache named 'default' (known: none yet)" in out.stderr
     assert list(home.rglob("*")) == [] and list(data.rglob("*")) == []
+
+
+def test_version() -> None:
+    import memcache_kit as mk
+
+    out = run("--version")
+    assert out.returncode == 0
+    assert out.stdout.strip() == f"memcache-kit {mk.__version__}"

@@ -32,6 +32,26 @@ config_app = typer.Typer(help="Show or check the configuration (files, environme
 app.add_typer(config_app, name="config")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"memcache-kit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """Tiered caches within honest memory budgets: inspect, configure and demo."""
+
+
 def _console(stderr: bool = False) -> Any:
     from rich.console import Console
 
@@ -401,7 +421,9 @@ def clear_command(
         if not sys.stdin.isatty():
             raise _fail(f"refusing to remove {what} without confirmation: pass --yes")
         if not typer.confirm(f"Remove {what}?"):
-            raise _fail("nothing removed")
+            _console().print("nothing removed")  # the user's answer, not an error
+            cache.close()
+            return
     removed: int | None = None
     if cutoff is not None:
         removed = door.delete_disk_older_than(cutoff)
@@ -432,10 +454,15 @@ def verify_command(
     cache = _open(target)
     try:
         report = cache.verify(repair=repair)
+        # After a repair, what decides the exit code is whether anything is still wrong.
+        after = cache.verify() if repair and not report.ok else report
     finally:
         cache.close()
     if as_json:
-        typer.echo(json.dumps(report.to_dict(), indent=2, sort_keys=True))
+        shown = report.to_dict()
+        if repair:
+            shown["ok_after_repair"] = after.ok
+        typer.echo(json.dumps(shown, indent=2, sort_keys=True))
     else:
         console = _console()
         if report.ok:
@@ -444,7 +471,12 @@ def verify_command(
             console.print(f"  - {escape(p)}")
         if repair:
             console.print(f"repaired: {report.repaired}")
-    if not report.ok:
+            if not report.ok:
+                state = "[green]OK[/] now" if after.ok else "[red]still broken[/]"
+                console.print(f"{state}: {escape(str(cache.directory))}")
+                for p in after.problems:
+                    console.print(f"  - {escape(p)}")
+    if not after.ok:
         raise typer.Exit(code=1)
 
 
