@@ -8,7 +8,6 @@ Every command exits non-zero on error, and ``--json`` prints machine-readable ou
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from .._errors import ConfigError
+from .targets import directory_of, fail, make_console, open_target
 
 __all__ = ["app", "main"]
 
@@ -52,17 +52,6 @@ def _options(
     """Tiered caches within honest memory budgets: inspect, configure and demo."""
 
 
-def _console(stderr: bool = False) -> Any:
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
-
-
-def _fail(message: str) -> typer.Exit:
-    _console(stderr=True).print(f"[bold red]error:[/] {message}", markup=True)
-    return typer.Exit(code=1)
-
-
 def _shown(key: str, entry: dict[str, Any]) -> str:
     value, raw = entry["value"], entry["raw"]
     if value is None:
@@ -89,11 +78,11 @@ def config_show(
     try:
         info = describe()
     except ConfigError as e:
-        raise _fail(str(e)) from None
+        raise fail(str(e)) from None
     if as_json:
         typer.echo(json.dumps(info, indent=2, sort_keys=True))
         return
-    console = _console()
+    console = make_console()
     if info["files"]:
         for f in info["files"]:
             console.print(f"file: {escape(f['path'])}  (found by {escape(f['found_by'])})")
@@ -142,7 +131,7 @@ def config_check(
         ]
         typer.echo(json.dumps({"ok": not failed, "sources": report}, indent=2))
     else:
-        console = _console()
+        console = make_console()
         if not results:
             console.print("no configuration files found; nothing to check")
         for source, problems in results:
@@ -157,58 +146,6 @@ def config_check(
 
 
 # -- opening a cache by name or directory --------------------------------------------------------
-
-_HUGE = 1 << 60  # a disk budget no directory reaches: opening for inspection never evicts
-
-
-def _is_dir_target(target: str) -> bool:
-    return os.sep in target or target in (".", "..") or Path(target).is_dir()
-
-
-def _open(target: str | None) -> Any:
-    """A ``Cache`` for NAME (through ``get_cache``) or DIR (opened with a budget that never
-    culls, memory tier off); exits 1 with a message when neither works."""
-    from .._cache import Cache
-    from .._config import get_cache
-
-    target = target or "default"
-    try:
-        if not _is_dir_target(target):
-            _must_exist(target)
-            return get_cache(target)
-        path = Path(target).expanduser().absolute()
-        if not (path / "cache.db").is_file():
-            raise _fail(f"{str(path)!r} is not a cache directory (no cache.db in it)")
-        return Cache(path.name, memory=0, disk=_HUGE, directory=path)
-    except (ConfigError, ValueError, TypeError, OSError) as e:
-        raise _fail(f"cannot open {target!r}: {e}") from None
-
-
-def _must_exist(name: str) -> None:
-    """Refuse a NAME whose cache was never created here: a command that reads a cache must not
-    create one (a directory, a key file) because of a typo."""
-    import difflib
-
-    from .._config import disk_directory, known_names
-
-    directory = disk_directory(name)
-    if directory is None or (directory / "cache.db").is_file():
-        return  # no disk tier (memory or remote only), or a cache that exists
-    known = known_names()
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    listed = ", ".join(known) if known else "none yet"
-    raise _fail(f"no cache named {name!r} (known: {listed}){hint}")
-
-
-def _directory_of(target: str | None) -> Path:
-    target = target or "default"
-    if _is_dir_target(target):
-        path = Path(target).expanduser().absolute()
-        if not path.is_dir():
-            raise _fail(f"{str(path)!r} is not a directory")
-        return path
-    return Path(_open(target).directory)
 
 
 def _human(n: float) -> str:
@@ -268,11 +205,11 @@ def stats_command(
     process (from the statistics files each process keeps in ``<dir>/stats/``)."""
     from .._observe import read_stats
 
-    directory = _directory_of(target)
+    directory = directory_of(target)
     info = read_stats(directory)
     if (directory / "cache.db").is_file():
         # The shared disk tier's occupancy now, rather than as the last process saw it.
-        cache = _open(str(directory))
+        cache = open_target(str(directory))
         disk = cache.stats().tiers.get("disk")
         cache.close()
         if disk is not None and info["total"] is not None and "disk" in info["total"]["tiers"]:
@@ -280,7 +217,7 @@ def stats_command(
     if as_json:
         typer.echo(json.dumps(info, indent=2, sort_keys=True))
         return
-    console = _console()
+    console = make_console()
     total = info["total"]
     if total is None:
         console.print(f"no process has recorded statistics in {directory} yet")
@@ -338,13 +275,13 @@ def ls_command(
     from rich.table import Table
 
     if sort not in _SORTS:
-        raise _fail(f"--sort {sort!r}: allowed: {', '.join(map(repr, _SORTS))}")
+        raise fail(f"--sort {sort!r}: allowed: {', '.join(map(repr, _SORTS))}")
     from .._cache import handle
 
-    cache = _open(target)
+    cache = open_target(target)
     door = handle(cache)
     if not door.has_tier("disk"):
-        raise _fail(f"cache {cache.name!r} has no disk tier: nothing outlives its process to list")
+        raise fail(f"cache {cache.name!r} has no disk tier: nothing outlives its process to list")
     now = time.time()
     try:
         rows: list[dict[str, Any]] = [
@@ -377,7 +314,7 @@ def ls_command(
         table.add_row(
             escape(label), _human(r["size"]), r["tier"], _ago(r["age"]), _when(r["last_access"])
         )
-    _console().print(table)
+    make_console().print(table)
 
 
 # -- clear ---------------------------------------------------------------------------------------
@@ -399,29 +336,29 @@ def clear_command(
     from .._sizes import parse_duration
 
     if tier not in (None, "disk", "remote"):
-        raise _fail(f"--tier {tier!r}: allowed: 'disk', 'remote'")
+        raise fail(f"--tier {tier!r}: allowed: 'disk', 'remote'")
     cutoff = None
     if older_than is not None:
         try:
             cutoff = time.time() - parse_duration(older_than)
         except (ValueError, TypeError) as e:
-            raise _fail(f"--older-than {older_than!r}: {e}") from None
+            raise fail(f"--older-than {older_than!r}: {e}") from None
     from .._cache import handle
 
-    cache = _open(target)
+    cache = open_target(target)
     door = handle(cache)
     if tier == "remote" and not door.has_tier("remote"):
-        raise _fail(f"cache {cache.name!r} has no remote tier")
+        raise fail(f"cache {cache.name!r} has no remote tier")
     if (tier == "disk" or cutoff is not None) and not door.has_tier("disk"):
-        raise _fail(f"cache {cache.name!r} has no disk tier")
+        raise fail(f"cache {cache.name!r} has no disk tier")
     scope = "every tier" if tier is None else f"the {tier} tier"
     what = f"{scope} of cache {cache.name!r} in {cache.directory}"
     what = (f"entries older than {older_than} in " if cutoff else "everything in ") + what
     if not yes:
         if not sys.stdin.isatty():
-            raise _fail(f"refusing to remove {what} without confirmation: pass --yes")
+            raise fail(f"refusing to remove {what} without confirmation: pass --yes")
         if not typer.confirm(f"Remove {what}?"):
-            _console().print("nothing removed")  # the user's answer, not an error
+            make_console().print("nothing removed")  # the user's answer, not an error
             cache.close()
             return
     removed: int | None = None
@@ -436,7 +373,7 @@ def clear_command(
         typer.echo(json.dumps({"cleared": what, "removed": removed}))
     else:
         n = "" if removed is None else f" ({removed} entries)"
-        _console().print(f"removed {what}{n}")
+        make_console().print(f"removed {what}{n}")
 
 
 # -- verify --------------------------------------------------------------------------------------
@@ -451,7 +388,7 @@ def verify_command(
     """Check every tier's invariants (``Cache.verify``); exit 1 if a problem was found."""
     from rich.markup import escape
 
-    cache = _open(target)
+    cache = open_target(target)
     try:
         report = cache.verify(repair=repair)
         # After a repair, what decides the exit code is whether anything is still wrong.
@@ -464,7 +401,7 @@ def verify_command(
             shown["ok_after_repair"] = after.ok
         typer.echo(json.dumps(shown, indent=2, sort_keys=True))
     else:
-        console = _console()
+        console = make_console()
         if report.ok:
             console.print(f"[green]OK[/] {escape(str(cache.directory))}")
         for p in report.problems:
@@ -507,11 +444,11 @@ def advise_command(
     from .._observe import advisor as _advisor
 
     if not trace.is_file():
-        raise _fail(f"trace {str(trace)!r} does not exist or is not a file")
+        raise fail(f"trace {str(trace)!r} does not exist or is not a file")
     try:
         advice, unit = _advisor.advise_command(trace, format, budgets, sample, plot)
     except (ValueError, TypeError, OSError, ImportError) as e:
-        raise _fail(f"cannot advise on {str(trace)!r}: {e}") from None
+        raise fail(f"cannot advise on {str(trace)!r}: {e}") from None
     if as_json:
         typer.echo(json.dumps(advice.to_dict(), indent=2))
         return
@@ -525,7 +462,7 @@ def advise_command(
             shown(p.budget), f"{p.hit_ratio:.2%}", f"{p.byte_hit_ratio:.2%}",
             f"{p.seconds_saved:.3f}", mark, style="bold green" if mark else None,
         )  # fmt: skip
-    console = _console()
+    console = make_console()
     console.print(table)
     sampled = f" (sampled at rate {advice.sampled:g})" if advice.sampled is not None else ""
     best = max(p.hit_ratio for p in advice.points)
