@@ -31,6 +31,10 @@ unit: $(STAMP)
 
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir site
+	@# Opened from disk, links must name files and search must not need a server.
+	@grep -q 'href="caches.html"' site/index.html && test -s site/search/search_index.js \
+		&& grep -q 'memcache_kit.Cache' site/api.html \
+		|| { echo "docs: site/ does not work opened from disk (see mkdocs.yml)"; exit 1; }
 
 test: lint typecheck unit docs
 

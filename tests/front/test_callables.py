@@ -23,14 +23,6 @@ from typing import Any
 import pytest
 
 import memcache_kit as mk
-from memcache_kit._config import registry as _registry
-
-
-@pytest.fixture(autouse=True)
-def _fresh_registry() -> Iterator[None]:
-    _registry._reset()
-    yield
-    _registry._reset()
 
 
 @pytest.fixture
