@@ -487,9 +487,13 @@ def demo(
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
     """Run a real workload and show budgets held, hits per tier, time saved and the advice."""
+    from .._errors import MissingExtra
     from . import demo as _demo
 
-    _demo.main(directory, items, as_json)
+    try:
+        _demo.main(directory, items, as_json)
+    except MissingExtra as e:
+        raise fail(str(e)) from None
 
 
 def main() -> None:

@@ -28,6 +28,8 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+from .._errors import need
+
 ITEMS = 96
 SIDE = 512  # 512 x 512 float32 = 1 MiB an item
 ITEM_BYTES = SIDE * SIDE * 4
@@ -244,6 +246,8 @@ def main(
 ) -> None:
     """Run the demo; prints its figures with rich (or as one JSON object)."""
     from rich.console import Console
+
+    need("numpy", "numpy", "the demo (its items are numpy arrays)")  # before anything runs
 
     if as_json:
         print(json.dumps(_run(directory, items, console=None), indent=2))

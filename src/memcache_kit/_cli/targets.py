@@ -21,7 +21,10 @@ def make_console(stderr: bool = False) -> Any:
 
 
 def fail(message: str) -> typer.Exit:
-    make_console(stderr=True).print(f"[bold red]error:[/] {message}", markup=True)
+    from rich.markup import escape
+
+    # The message is text, not markup: "[numpy]" in a pip command must print as it is.
+    make_console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", markup=True)
     return typer.Exit(code=1)
 
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
+from .._errors import need
 from .._keys import CacheKey, encode
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ def open_array(
     ``mode``: ``"r"`` read-only, ``"r+"`` writes go to the file, ``"c"`` copy-on-write (writable
     in memory, never written back; use it for arrays handed to torch's collate).
     """
+    need("numpy", "numpy", "open_array()")
     import numpy as np
 
     if mode not in _MODES:
@@ -97,6 +99,7 @@ def materialize(
     not by ``materialize``, is an error unless ``overwrite=True``. The memmap is copy-on-write
     (mode ``"c"``): writable, never written back, accepted by torch's collate.
     """
+    need("numpy", "numpy", "materialize()")
     import numpy as np
 
     p = Path(path)

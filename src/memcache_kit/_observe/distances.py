@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .._errors import need
+
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
@@ -18,13 +20,7 @@ __all__ = ["group", "numpy_or_error", "stack_distances"]
 
 
 def numpy_or_error() -> Any:
-    try:
-        import numpy
-    except ImportError:
-        raise ImportError(
-            "the budget advisor needs numpy: pip install 'memcache_kit[numpy]'"
-        ) from None
-    return numpy
+    return need("numpy", "numpy", "the budget advisor")
 
 
 # -- stack distances ---------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from ..._errors import need
 from ..._serial import SealError, Serializer, get_serializer, mac_key, signer
 from ..._shapes import MISSING, TierStats
 from . import chunks
@@ -78,7 +79,7 @@ class RedisTier:
         reprobe: float = 1.0,
     ) -> None:
         check_arguments(url, namespace, timeout, chunk_size)
-        import redis
+        redis = need("redis", "redis", "a remote tier (remote=...)")
 
         self.url = url
         self.namespace = namespace
