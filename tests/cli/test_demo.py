@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ITEMS = 12
 
 
@@ -49,6 +51,10 @@ def test_demo_figures(tmp_path: Path) -> None:
     assert abs(best - 0.5) < 1e-9
     assert r["working_set"] // 2 < advice["recommended"] <= r["working_set"] + ITEMS * 4096
     assert advice["at_budget"]["budget"] == r["memory_budget"]
+    # The model beside what the tier really served (issue 16, item 11): the same requests.
+    mem_stats = r["stats"]["tiers"]["memory"]
+    served = mem_stats["hits"] / (mem_stats["hits"] + mem_stats["misses"])
+    assert advice["measured_hit_ratio"] == pytest.approx(served)
 
 
 def test_demo_prints_and_leaves_nothing_outside_its_directory(tmp_path: Path) -> None:
