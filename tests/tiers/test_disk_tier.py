@@ -552,6 +552,26 @@ def test_directory_is_created_private(tmp_path: Path) -> None:
     t.close()
 
 
+def test_the_index_is_private_whatever_the_umask(tmp_path: Path) -> None:
+    # issue 16, item 12: cache.db was created 0644 (SQLite follows the umask)
+    old = os.umask(0o022)
+    try:
+        d = tmp_path / "cache"
+        t = DiskTier(d, 1 << 20, secret=SECRET)
+        t.set(K[0], "v")
+        index = [d / n for n in ("cache.db", "cache.db-wal", "cache.db-shm") if (d / n).exists()]
+        assert d / "cache.db" in index
+        assert {stat.S_IMODE(p.stat().st_mode) for p in index} == {0o600}
+        t.close()
+        (d / "cache.db").chmod(0o644)  # as an earlier version left it
+        t = DiskTier(d, 1 << 20, secret=SECRET)
+        assert t.get(K[0]) == "v"
+        assert stat.S_IMODE((d / "cache.db").stat().st_mode) == 0o600
+        t.close()
+    finally:
+        os.umask(old)
+
+
 def test_group_writable_directory_is_refused(cache_dir: Path) -> None:
     cache_dir.chmod(0o770)
     with pytest.raises(PermissionError) as info:

@@ -99,6 +99,23 @@ def remove_data_file(directory: str, file_path: str | None) -> None:
         os.unlink(op.join(directory, DATA_DIR, name))
 
 
+def make_private(directory: Path) -> None:
+    """Create the index file 0600 before SQLite does (it would use the umask, 0644 by default;
+    its -wal and -shm files take the database file's mode), and take group and other bits off
+    an index an earlier version created."""
+    for name in (DBNAME, DBNAME + "-wal", DBNAME + "-shm"):
+        flags = os.O_RDWR | os.O_NOFOLLOW | (os.O_CREAT if name == DBNAME else 0)
+        try:
+            fd = os.open(directory / name, flags, 0o600)
+        except FileNotFoundError:
+            continue
+        try:
+            if os.fstat(fd).st_mode & 0o077:
+                os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
+
+
 def open_index(directory: Path, *, strict: bool) -> diskcache.Cache:
     """Open (creating) the diskcache index with every setting given explicitly.
 

@@ -131,6 +131,8 @@ class DiskTier:
         with self._h.lock:
             ensure_directory(self.directory, allow_shared=self.allow_shared_directory)
             self._files.open()
+            if not self.allow_shared_directory:
+                ix.make_private(self.directory)
             self._h.index()
             ix.prepare_schema(self._con())
 
