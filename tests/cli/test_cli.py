@@ -209,6 +209,26 @@ def test_advise_errors_are_clear(tmp_path: Path, traces: SyntheticTraces) -> Non
     assert bad.returncode == 1 and "sample must be a rate" in bad.stderr
     fmt = run("advise", str(multi2), "--format", "nonsense")
     assert fmt.returncode == 1 and "nonsense" in fmt.stderr
+    # issue 16, item 12: byte budgets on a trace without sizes are refused, not read as counts
+    sized = run("advise", str(multi2), "--budgets", "64MB")
+    assert sized.returncode == 1
+    assert "no sizes, so budgets are entry counts" in sized.stderr and "'64MB'" in sized.stderr
+    unknown = tmp_path / "mystery.bin"
+    unknown.write_bytes(bytes(range(7)) * 3)
+    guess = run("advise", str(unknown))
+    assert guess.returncode == 1 and "pass --format" in guess.stderr, guess.stderr
+
+
+def test_advise_prints_one_row_per_budget_label(traces: SyntheticTraces) -> None:
+    multi2 = traces / "lirs" / "multi2.trace.gz"
+    every = json.loads(run("advise", str(multi2), "--json").stdout)
+    out = run("advise", str(multi2))
+    assert out.returncode == 0, out.stderr
+    rows = [ln for ln in out.stdout.splitlines() if ln.startswith("│") and "%" in ln]
+    labels = [r.split("│")[1].strip() for r in rows]
+    assert len(labels) == len(set(labels)) <= 25
+    assert len(every["points"]) > len(rows)  # --json keeps every point
+    assert any("recommended" in r for r in rows)
 
 
 def on_a_terminal(args: list[str], answer: str) -> subprocess.CompletedProcess[str]:

@@ -420,6 +420,26 @@ def verify_command(
 # -- advise --------------------------------------------------------------------------------------
 
 
+_MAX_ROWS = 24
+
+
+def _rows(advice: Any, shown: Any) -> list[Any]:
+    """The points worth a row: one per budget label (the curve has ~40 log-spaced points and
+    its knees, several of which print alike), at most ``_MAX_ROWS`` evenly chosen, and always
+    the recommended one. ``--json`` keeps every point."""
+    by_label: dict[str, Any] = {}
+    for p in advice.points:
+        label = shown(p.budget)
+        if label not in by_label or p.budget == advice.recommended:
+            by_label[label] = p
+    rows = list(by_label.values())
+    if len(rows) > _MAX_ROWS:
+        step = len(rows) / _MAX_ROWS
+        keep = {rows[int(i * step)].budget for i in range(_MAX_ROWS)} | {rows[-1].budget}
+        rows = [p for p in rows if p.budget in keep or p.budget == advice.recommended]
+    return rows
+
+
 @app.command("advise")
 def advise_command(
     trace: Annotated[Path, typer.Argument(help="An access trace (gzip and xz are opened too).")],
@@ -456,7 +476,7 @@ def advise_command(
     table = Table(title=f"LRU memory tier on {trace.name} (budgets in {unit})")
     for col in ("budget", "hit ratio", "byte hit ratio", "seconds saved", ""):
         table.add_column(col, justify="right")
-    for p in advice.points:
+    for p in _rows(advice, shown):
         mark = "recommended" if p.budget == advice.recommended else ""
         table.add_row(
             shown(p.budget), f"{p.hit_ratio:.2%}", f"{p.byte_hit_ratio:.2%}",

@@ -373,10 +373,21 @@ def advise_command(
     ``budgets`` may be a comma-separated string (``"256MiB,1GiB"``). Returns the advice and its
     unit (``"bytes"``, or ``"entries"`` for a trace without sizes) for :func:`render_table`.
     """
-    tr = load_trace(trace, format)
+    try:
+        tr = load_trace(trace, format)
+    except ValueError as e:
+        # The command line spells the option --format.
+        raise ValueError(str(e).replace("pass format=", "pass --format")) from None
     unit = "entries" if tr.sizes is None else "bytes"
     if isinstance(budgets, str):
         budgets = [b.strip() for b in budgets.split(",") if b.strip()]
+    if unit == "entries" and budgets is not None:
+        sized = [b for b in budgets if isinstance(b, str) and not b.replace("_", "").isdigit()]
+        if sized:
+            raise ValueError(
+                f"this trace has no sizes, so budgets are entry counts: give plain numbers "
+                f"(--budgets 1000,50000), not {', '.join(map(repr, sized))}"
+            )
     advice = advise(tr, budgets=budgets, sample=sample)
     if plot is not None:
         plot_advice(advice, plot, unit=unit, title=os.path.basename(os.fspath(trace)))
