@@ -294,3 +294,21 @@ def test_version() -> None:
     out = run("--version")
     assert out.returncode == 0
     assert out.stdout.strip() == f"memcache-kit {mk.__version__}"
+
+
+def test_stats_and_config_show_read_at_80_columns(cache_dir: Path, tmp_path: Path) -> None:
+    # issue 16, item 12: nothing is cut ("…") in an 80-column terminal
+    fill(cache_dir, "b")
+    narrow = {**os.environ, "COLUMNS": "80"}
+    deep = tmp_path / ("a-long-directory-name-" * 6) / "cache"
+    (tmp_path / "memcache_kit.toml").write_text(f'[caches.x]\ndirectory = "{deep}"\n')
+    for args in (["stats", str(cache_dir)], ["config", "show"]):
+        out = subprocess.run(
+            [sys.executable, "-m", "memcache_kit", *args],
+            env=narrow, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        assert "…" not in out.stdout, out.stdout
+        # Tables fit; a bare path longer than the terminal stays whole on its line.
+        rows = [ln for ln in out.stdout.splitlines() if ln[:1] in "┏┃┡│└"]
+        assert rows and max(map(len, rows)) <= 80

@@ -90,7 +90,7 @@ def config_show(
         console.print("no configuration files found; defaults and the environment apply")
     table = Table(title="process-wide settings")
     for col in ("key", "value", "source"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")  # paths wrap, never cut
     for key, entry in info["settings"].items():
         table.add_row(key, escape(_shown(key, entry)), escape(entry["source"]))
     console.print(table)
@@ -98,7 +98,7 @@ def config_show(
         live = " (live in this process)" if cache["live"] else ""
         table = Table(title=f"cache {name!r}{live}")
         for col in ("key", "value", "source"):
-            table.add_column(col)
+            table.add_column(col, overflow="fold")
         for key, entry in cache["keys"].items():
             style = "dim" if entry["source"] == "default" else None
             table.add_row(key, escape(_shown(key, entry)), escape(entry["source"]), style=style)
@@ -168,27 +168,42 @@ def _when(t: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
 
 
-# -- stats ---------------------------------------------------------------------------------------
+def _short_when(t: float) -> str:
+    """The time of day for today's times, the date for older ones (fits an 80-column row)."""
+    same_day = time.localtime(t)[:3] == time.localtime()[:3]
+    return time.strftime("%H:%M:%S" if same_day else "%Y-%m-%d", time.localtime(t))
 
-_TIER_COLUMNS = ("hits", "misses", "hit ratio", "evictions", "spills", "promotions", "used",
-                 "budget", "items")  # fmt: skip
+
+# -- stats ---------------------------------------------------------------------------------------
 
 
 def _tier_table(title: str, stats: dict[str, Any]) -> Any:
+    """One column per tier, one row per figure: readable at 80 columns (a row per tier needs
+    ten columns)."""
     from rich.table import Table
 
-    table = Table(title=title)
-    table.add_column("tier")
-    for col in _TIER_COLUMNS:
-        table.add_column(col, justify="right")
-    for name, t in stats["tiers"].items():
+    table = Table(title=title, title_justify="left")
+    table.add_column("")
+    tiers = stats["tiers"]
+    for name in tiers:
+        table.add_column(name, justify="right")
+
+    def ratio(t: dict[str, Any]) -> str:
         requests = t["hits"] + t["misses"]
-        ratio = f"{t['hits'] / requests:.1%}" if requests else "-"
-        table.add_row(
-            name, f"{t['hits']:,}", f"{t['misses']:,}", ratio, f"{t['evictions']:,}",
-            f"{t['spills']:,}", f"{t['promotions']:,}", _human(t["bytes"]), _human(t["budget"]),
-            f"{t['items']:,}",
-        )  # fmt: skip
+        return f"{t['hits'] / requests:.1%}" if requests else "-"
+
+    rows: list[tuple[str, Any]] = [
+        ("hits", lambda t: f"{t['hits']:,}"),
+        ("misses", lambda t: f"{t['misses']:,}"),
+        ("hit ratio", ratio),
+        ("evictions", lambda t: f"{t['evictions']:,}"),
+        ("spills", lambda t: f"{t['spills']:,}"),
+        ("promotions", lambda t: f"{t['promotions']:,}"),
+        ("used / budget", lambda t: f"{_human(t['bytes'])} / {_human(t['budget'])}"),
+        ("items", lambda t: f"{t['items']:,}"),
+    ]
+    for label, cell in rows:
+        table.add_row(label, *(cell(t) for t in tiers.values()))
     return table
 
 
@@ -230,21 +245,25 @@ def stats_command(
     )
     from rich.table import Table
 
-    table = Table(title="per process")
-    for col in ("host", "pid", "alive", "started", "updated", "requests", "hit ratio", "loads",
-                "saved s"):  # fmt: skip
-        table.add_column(col, justify="left" if col in ("host", "started", "updated") else "right")
+    hosts = {str(p["host"]) for p in info["processes"]}
+    one_host = len(hosts) == 1  # then the host is in the title, not in a column of its own
+    table = Table(title=f"per process on {next(iter(hosts))}" if one_host else "per process")
+    cols = ("pid", "alive", "started", "updated", "requests", "hit ratio", "loads", "saved s")
+    for col in cols if one_host else ("host", *cols):
+        left = col in ("host", "started", "updated")
+        table.add_column(col, justify="left" if left else "right", no_wrap=True)
     for p in info["processes"]:
         s = p["stats"]
         first = next(iter(s["tiers"].values()), {"hits": 0, "misses": 0})
         requests = first["hits"] + first["misses"]
         hits = sum(t["hits"] for t in s["tiers"].values())
-        table.add_row(
-            str(p["host"]), str(p["pid"]), {True: "yes", False: "no", None: "?"}[p["alive"]],
-            _when(p["started"]), _when(p["updated"]), f"{requests:,}",
+        row = [
+            str(p["pid"]), {True: "yes", False: "no", None: "?"}[p["alive"]],
+            _short_when(p["started"]), _short_when(p["updated"]), f"{requests:,}",
             f"{hits / requests:.1%}" if requests else "-", f"{s['loads']:,}",
             f"{s['saved_seconds']:.2f}",
-        )  # fmt: skip
+        ]  # fmt: skip
+        table.add_row(*(row if one_host else [str(p["host"]), *row]))
     console.print(table)
 
 
