@@ -141,3 +141,18 @@ def test_import_does_not_pull_heavy_packages() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_show_prints_an_environment_note_as_a_line_not_a_python_warning(tmp_path: Path) -> None:
+    # issue 16, item 12: a did-you-mean about an environment variable came out as a raw
+    # "…/registry.py:282: CacheWarning: ..." line
+    (tmp_path / "memcache_kit.toml").write_text('[caches.features]\nmemory = "1MiB"\n')
+    env = {**os.environ, "MEMCACHE_KIT__FEATURS__MEMORY": "1GiB", "COLUMNS": "200"}
+    out = subprocess.run(
+        [sys.executable, "-m", "memcache_kit", "config", "show"],
+        env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.startswith("note: environment variable MEMCACHE_KIT__FEATURS__MEMORY")
+    assert "Did you mean 'features'?" in out.stderr
+    assert "CacheWarning" not in out.stderr and ".py:" not in out.stderr

@@ -70,15 +70,22 @@ def config_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """Print the effective configuration and where each value came from."""
+    import warnings
+
     from rich.markup import escape
     from rich.table import Table
 
     from .._config import describe
+    from .._errors import CacheWarning
 
     try:
-        info = describe()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", CacheWarning)
+            info = describe()
     except ConfigError as e:
         raise fail(str(e)) from None
+    for w in caught:  # a did-you-mean about the environment: a line of its own, not a warning
+        make_console(stderr=True).print(f"note: {w.message}", markup=False)
     if as_json:
         typer.echo(json.dumps(info, indent=2, sort_keys=True))
         return
