@@ -382,7 +382,8 @@ def advise_command(
     if isinstance(budgets, str):
         budgets = [b.strip() for b in budgets.split(",") if b.strip()]
     if unit == "entries" and budgets is not None:
-        sized = [b for b in budgets if isinstance(b, str) and not b.replace("_", "").isdigit()]
+        # Counts may have a multiplier ("1k", "2M"); "B", "i" (KiB) and "%" are bytes.
+        sized = [b for b in budgets if isinstance(b, str) and any(c in b for c in "BbIi%")]
         if sized:
             raise ValueError(
                 f"this trace has no sizes, so budgets are entry counts: give plain numbers "
