@@ -277,6 +277,8 @@ def _value_state(obj: object, t: type) -> Any:
     """``obj`` itself when its value is all its state, ``_STATELESS`` when it has none, else
     ``_NO_STATE``; decided by how pickle would rebuild it (``cls.__new__(cls, *args)`` with no
     state: no attributes, no slots, no hidden C state, which cannot be reduced that way)."""
+    if getattr(obj, "__dict__", None):
+        return _NO_STATE  # attributes of its own: a token (and no reduce on this hot path)
     try:
         reduced = obj.__reduce_ex__(4)
     except Exception:
