@@ -686,17 +686,6 @@ def test_an_expired_entry_is_absent_for_delete_too(
     c.close()
 
 
-def test_an_expired_entry_on_its_way_to_disk_is_absent(cache_dir: Path) -> None:
-    # Under write-back an evicted entry waits in the pending table; expired, it is a miss.
-    c = mk.Cache("pending", memory="1KiB", disk="64MiB", directory=cache_dir, write_through=False)
-    c.set("old", b"x" * 600, ttl=0.05)
-    c.set("new", b"y" * 600)  # evicts "old" towards disk
-    time.sleep(0.1)
-    assert c.get("old") is None
-    assert c.delete("old") is False
-    c.close()
-
-
 def test_invalidate_of_an_expired_call_is_false(cache_dir: Path) -> None:
     c = mk.Cache("expiry-f", memory="16MiB", disk=None)
 

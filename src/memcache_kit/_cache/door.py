@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._keys import CacheKey
-from .._shapes import MISSING, USE_DEFAULT, Missing, UseDefault
+from .._shapes import USE_DEFAULT, Missing, UseDefault
 from .._tiers.disk import DiskEntry
 from .._tiers.memory import Lane
 from . import local
@@ -141,12 +141,7 @@ class Handle:
         c = self.cache
         if c._closed:
             c._reopen()
-        mem = c._memory
-        if mem is not None:
-            value = mem.peek(key.mem)
-            if value is not MISSING:
-                return c._out(value)
-        return c._get_below(key, quiet=True)
+        return c._look_again(key, quiet=True)
 
     # -- entries of this process's memory only --------------------------------------------
 

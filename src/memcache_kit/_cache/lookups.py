@@ -77,14 +77,15 @@ class Lookups(CacheState):
             return MISSING
         return self._look_again(key)
 
-    def _look_again(self, key: CacheKey) -> Any:
-        """Memory peeked (no hit or miss counted), then the tiers below."""
+    def _look_again(self, key: CacheKey, *, quiet: bool = False) -> Any:
+        """Memory peeked (no hit or miss counted), then the tiers below (``quiet``: counting
+        nothing there either, see ``_get_below``)."""
         mem = self._memory
         if mem is not None:
             value = mem.peek(key.mem)
             if value is not MISSING:
                 return self._out(value)
-        return self._get_below(key)
+        return self._get_below(key, quiet=quiet)
 
     def _out(self, value: Any) -> Any:
         return copy_out(value) if self._copy else value

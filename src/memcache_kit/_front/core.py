@@ -56,10 +56,6 @@ class _Inside(threading.local):
 _inside: Final = _Inside()
 
 
-class Reentered(BindError):
-    """The function was called by its own resolution: the call runs uncached."""
-
-
 def _memoizable(parts: tuple[Any, ...]) -> bool:
     """Whether the disk key of ``parts`` may be remembered: ints and strs only (key
     normalisation leaves them as they are), and small ones, since the memo keeps them alive
@@ -134,7 +130,6 @@ class CachedCore(Generic[R]):
         self.token: object = None
         self.namespace = b""
         self._lock = threading.Lock()
-        self._resolver: int | None = None  # the thread resolving the cache, while it does
         self.hits = 0  # memory-tier hits
         self.lower_hits = 0  # hits below memory (disk, remote)
         self.misses = 0  # calls that ran the function
@@ -155,18 +150,16 @@ class CachedCore(Generic[R]):
         cache = self.cache
         if cache is not None:
             return cache
-        if self._resolver == threading.get_ident():
-            # The function is called while it resolves (it is a builtin that resolution
-            # itself uses, as a cached ``len`` installed in builtins is): that call runs
-            # uncached instead of waiting for itself.
-            raise Reentered
         with self._lock:
             if self.cache is None:
-                self._resolver = threading.get_ident()
+                # Resolution encodes and fingerprints: calls it makes of cached functions (a
+                # cached ``len`` installed in builtins) run uncached, as in ``call``.
+                inside, was = _inside, _inside.machinery
+                inside.machinery = True
                 try:
                     self._resolve()
                 finally:
-                    self._resolver = None
+                    inside.machinery = was
             assert self.cache is not None
             return self.cache
 
